@@ -1,0 +1,3 @@
+from damso_ops.cli import main
+
+main()

@@ -1,0 +1,324 @@
+"""damso build: refs → commits → images in the registry → a build manifest.
+
+Library code: reports progress through a callback, never prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from damso_ops import images, sources
+from damso_ops.config import Config, Service
+from damso_ops.errors import DamsoError, UsageError
+from damso_ops.manifest import BuildManifest, ImageRecord
+
+log = logging.getLogger("damso.build")
+
+DEFAULT_PLATFORM = "linux/amd64"
+Event = Callable[[str, str, str], None]  # (service, phase, message)
+
+
+@dataclass(frozen=True)
+class RefRequest:
+    """--ref REF (all repos) and --ref repo=REF (one repo), parsed."""
+
+    default: str | None = None
+    per_repo: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, values: list[str], known_repos: list[str]) -> "RefRequest":
+        default, per_repo = None, {}
+        for value in values:
+            repo, sep, ref = value.partition("=")
+            if not sep:
+                if default is not None:
+                    raise UsageError(f"--ref given twice without a repository ('{default}' and '{value}').")
+                default = value
+                continue
+            if repo not in known_repos:
+                raise UsageError(f"--ref {value}: unknown repository '{repo}' (known: {', '.join(sorted(known_repos))}).")
+            if not ref:
+                raise UsageError(f"--ref {value}: the ref after '=' is empty.")
+            per_repo[repo] = ref
+        return cls(default, per_repo)
+
+    def for_repo(self, repo: str, fallback: str) -> str:
+        return self.per_repo.get(repo) or self.default or fallback
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image to produce: decided entirely before anything is built."""
+
+    service: str
+    source: sources.Resolved
+    spec_repository: str
+    key_tag: str  # sha-<12>[-<args hash>]: the registry lookup key
+    tags: tuple[str, ...]
+    build_args: Mapping[str, str]
+    context: str
+    dockerfile: str
+
+
+@dataclass
+class Outcome:
+    service: str
+    status: str  # built | skipped | failed
+    image: str
+    digest: str | None = None
+    error: str | None = None
+    log_tail: str = ""
+    seconds: float = 0.0
+
+
+def build_args_for(name: str, svc: Service, cfg: Config, env: str | None) -> dict[str, str]:
+    args = dict(svc.build_args)
+    if svc.env_build_args:
+        if env is None:
+            raise UsageError(
+                f"Service '{name}' bakes per-environment settings into its image "
+                f"({', '.join(svc.env_build_args)}); pass --env ENV."
+            )
+        env_cfg = cfg.environment(env)
+        args.update({k: env_cfg.build_args[k] for k in svc.env_build_args})
+    return args
+
+
+def key_tag(sha: str, build_args: Mapping[str, str], platform: str) -> str:
+    """sha-<12>, plus a hash when build args or a non-default platform shape the image."""
+    tag = f"sha-{sha[:12]}"
+    if build_args or platform != DEFAULT_PLATFORM:
+        blob = "\n".join(f"{k}={v}" for k, v in sorted(build_args.items())) + f"\nplatform={platform}"
+        tag += "-" + hashlib.sha256(blob.encode()).hexdigest()[:8]
+    return tag
+
+
+def plan(
+    cfg: Config,
+    services: dict[str, Service],
+    resolved: dict[str, sources.Resolved],
+    env: str | None,
+    platform: str,
+) -> list[Target]:
+    targets = []
+    for name, svc in services.items():
+        src = resolved[svc.repo]
+        args = build_args_for(name, svc, cfg, env)
+        key = key_tag(src.sha, args, platform)
+        tags = [key]
+        if src.kind in ("tag", "branch"):
+            ref_tag = images.tag_safe(src.ref)
+            tags.append(f"{ref_tag}-{env}" if svc.env_build_args else ref_tag)
+        targets.append(
+            Target(
+                service=name,
+                source=src,
+                spec_repository=cfg.registry.image_repo(svc.image),
+                key_tag=key,
+                tags=tuple(tags),
+                build_args=args,
+                context=svc.context,
+                dockerfile=svc.dockerfile,
+            )
+        )
+    return targets
+
+
+def resolve_all(
+    cfg: Config, services: dict[str, Service], refs: RefRequest, cache_root: Path, jobs: int
+) -> dict[str, sources.Resolved]:
+    """Every needed repository's ref → one commit, before anything is built."""
+    repos = sorted({svc.repo for svc in services.values()})
+    unused = set(refs.per_repo) - set(repos)
+    if unused:
+        raise UsageError(
+            f"--ref names {', '.join(sorted(unused))}, which none of the selected services builds from."
+        )
+
+    def one(repo: str) -> sources.Resolved:
+        r = cfg.repositories[repo]
+        return sources.resolve(repo, r.url, refs.for_repo(repo, r.default_ref), cache_root)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return dict(zip(repos, pool.map(one, repos)))
+
+
+def fetch_all(resolved: dict[str, sources.Resolved], cache_root: Path, jobs: int) -> dict[str, Path]:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        paths = pool.map(lambda r: sources.checkout(r, cache_root), resolved.values())
+        return dict(zip(resolved, paths))
+
+
+def labels(target: Target, created: str) -> dict[str, str]:
+    return {
+        "org.opencontainers.image.revision": target.source.sha,
+        "org.opencontainers.image.source": target.source.url,
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.ref.name": target.source.ref,
+    }
+
+
+def build_one(
+    client,
+    target: Target,
+    worktree: Path,
+    *,
+    auth: images.RegistryAuth | None,
+    push: bool,
+    force: bool,
+    platform: str,
+    on_event: Event,
+) -> Outcome:
+    """Skip if the registry has it; else build, tag and push. Never raises for a build failure."""
+    started = time.monotonic()
+    name, repo = target.service, target.spec_repository
+    tail: deque[str] = deque(maxlen=20)
+    try:
+        if push and not force:
+            on_event(name, "checking", f"{repo}:{target.key_tag}")
+            digest = images.remote_digest(client, f"{repo}:{target.key_tag}", auth)
+            if digest:
+                on_event(name, "skipped", f"already in the registry ({digest[:19]})")
+                return Outcome(name, "skipped", repo, digest, seconds=time.monotonic() - started)
+        on_event(name, "building", f"{target.source.repo}@{target.source.sha[:12]}")
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        spec = images.BuildSpec(
+            context=worktree / target.context,
+            dockerfile=target.dockerfile,
+            repository=repo,
+            tags=target.tags,
+            build_args=target.build_args,
+            labels=labels(target, created),
+            platform=platform,
+        )
+
+        def line(text: str) -> None:
+            tail.append(text)
+            on_event(name, "log", text)
+
+        images.build(client, spec, on_line=line)
+        digest = None
+        if push:
+            on_event(name, "pushing", f"{repo}:{target.key_tag}")
+            digest = images.push(client, repo, target.key_tag, auth, on_line=line)
+            for tag in target.tags[1:]:
+                images.push(client, repo, tag, auth, on_line=line)
+        on_event(name, "built", digest or "(not pushed)")
+        return Outcome(name, "built", repo, digest, seconds=time.monotonic() - started)
+    except images.BuildFailed as exc:
+        on_event(name, "failed", exc.message)
+        return Outcome(name, "failed", repo, error=exc.message, log_tail=exc.log_tail or "\n".join(tail),
+                       seconds=time.monotonic() - started)  # fmt: skip
+    except DamsoError as exc:
+        on_event(name, "failed", exc.message)
+        return Outcome(name, "failed", repo, error=exc.message, log_tail="\n".join(tail),
+                       seconds=time.monotonic() - started)  # fmt: skip
+
+
+def run_builds(
+    client,
+    targets: list[Target],
+    worktrees: dict[str, Path],
+    *,
+    auth: images.RegistryAuth | None,
+    push: bool,
+    force: bool,
+    platform: str,
+    jobs: int,
+    on_event: Event,
+) -> list[Outcome]:
+    lock = threading.Lock()
+
+    def safe_event(service: str, phase: str, message: str) -> None:
+        with lock:
+            on_event(service, phase, message)
+
+    def one(t: Target) -> Outcome:
+        return build_one(client, t, worktrees[t.source.repo], auth=auth, push=push, force=force,
+                         platform=platform, on_event=safe_event)  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, targets))
+
+
+def manifest_for(targets: list[Target], outcomes: list[Outcome], env: str | None) -> BuildManifest:
+    now = datetime.now(timezone.utc)
+    records = {}
+    for t, o in zip(targets, outcomes):
+        records[t.service] = ImageRecord(
+            service=t.service,
+            repository=t.source.repo,
+            url=t.source.url,
+            ref=t.source.ref,
+            commit=t.source.sha,
+            image=t.spec_repository,
+            tags=list(t.tags),
+            digest=o.digest,
+            build_args=dict(t.build_args),
+            status=o.status,
+            built_at=now.isoformat(timespec="seconds"),
+        )
+    build_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + hashlib.sha256(repr(sorted(records)).encode() + now.isoformat().encode()).hexdigest()[:6]
+    return BuildManifest(id=build_id, created=now.isoformat(timespec="seconds"), env=env, images=records)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    manifest: BuildManifest
+    outcomes: list[Outcome]
+    manifest_path: Path
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def build(
+    cfg: Config,
+    client,
+    *,
+    service_names: list[str],
+    ref_values: list[str],
+    env: str | None,
+    push: bool,
+    force: bool,
+    platform: str,
+    jobs: int,
+    cache_root: Path,
+    on_event: Event,
+    environ: Mapping[str, str] | None = None,
+) -> BuildResult:
+    """The whole of `damso build`. Bad input fails before anything is fetched or built."""
+    from damso_ops import manifest as manifests
+
+    services = cfg.select_services(service_names)
+    refs = RefRequest.parse(ref_values, list(cfg.repositories))
+    if env is not None:
+        cfg.environment(env)
+    for name, svc in services.items():
+        build_args_for(name, svc, cfg, env)  # --env missing → fail now, not mid-build
+    auth = None
+    if push:
+        auth = images.credentials(cfg.registry, environ)
+        on_event("*", "login", auth.host)
+        images.login(client, auth)
+    on_event("*", "resolving", ", ".join(sorted({s.repo for s in services.values()})))
+    resolved = resolve_all(cfg, services, refs, cache_root, jobs)
+    for repo, r in sorted(resolved.items()):
+        on_event("*", "resolved", f"{repo} {r.ref} → {r.sha[:12]} ({r.kind})")
+    worktrees = fetch_all(resolved, cache_root, jobs)
+    targets = plan(cfg, services, resolved, env, platform)
+    outcomes = run_builds(client, targets, worktrees, auth=auth, push=push, force=force,
+                          platform=platform, jobs=jobs, on_event=on_event)  # fmt: skip
+    result_manifest = manifest_for(targets, outcomes, env)
+    path = manifests.save(cfg.state_dir, result_manifest)
+    return BuildResult(result_manifest, outcomes, path)

@@ -1,0 +1,119 @@
+"""The `damso` command. Thin: parse options, call the library, render the result."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typer.core import TyperGroup
+
+from damso_ops import __version__
+from damso_ops.errors import DamsoError
+
+
+@dataclass
+class State:
+    config_path: Optional[Path] = None
+    verbose: bool = False
+    json: bool = False
+    _config: object = field(default=None, repr=False)
+
+    def config(self):
+        """Load damso.toml once; start the log file next to the state."""
+        if self._config is None:
+            from damso_ops import config as config_mod
+            from damso_ops.console import setup_logging
+
+            self._config = config_mod.load(self.config_path)
+            setup_logging(self.verbose, self._config.state_dir / "logs" / "damso.log")
+        return self._config
+
+
+class DamsoGroup(TyperGroup):
+    """The one exit path: a DamsoError becomes one clear message and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DamsoError as exc:
+            _render_error(ctx, exc.message, exc.hint, exc.details)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            import click
+
+            if isinstance(exc, click.ClickException):
+                raise
+            state = ctx.obj if isinstance(ctx.obj, State) else State()
+            if state.verbose:
+                traceback.print_exc()
+            _render_error(ctx, f"Internal error: {type(exc).__name__}: {exc}", "Run again with --verbose for the traceback." if not state.verbose else None, None)
+            raise typer.Exit(70) from None
+
+
+def _render_error(ctx, message: str, hint: str | None, details: str | None) -> None:
+    from rich.markup import escape
+
+    from damso_ops.console import err, print_json
+    from damso_ops.redact import redact
+
+    state = ctx.obj if isinstance(ctx.obj, State) else State()
+    if state.json:
+        print_json({"error": message, "hint": hint, "details": details})
+    console = err()
+    console.print("[bold red]Error:[/] " + escape(redact(message) + (f" {redact(hint)}" if hint else "")), markup=True)
+    if details:
+        console.print(redact(details), markup=False)
+
+
+app = typer.Typer(
+    name="damso",
+    cls=DamsoGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    help="From these commits to these containers, healthy, on AWS.\n\n"
+    "damso build --ref v3 · damso doctor · damso --help for everything.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"damso {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", envvar="DAMSO_CONFIG", help="Path to damso.toml (default: searched upwards from here)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logs and tracebacks."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = State(config_path=config, verbose=verbose)
+
+
+def _register() -> None:
+    from damso_ops.cli import build, doctor
+
+    app.command("build", help=build.HELP, epilog=build.EPILOG)(build.build)
+    app.command("doctor", help=doctor.HELP)(doctor.doctor)
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

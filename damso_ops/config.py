@@ -1,0 +1,195 @@
+"""damso.toml → validated, typed models. Every error names the file and the key path."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from damso_ops.errors import ConfigError, UsageError
+
+CONFIG_NAME = "damso.toml"
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Project(Model):
+    name: Name = "damso"
+
+
+class Registry(Model):
+    host: str = Field(min_length=1, description="e.g. ghcr.io or 127.0.0.1:5000")
+    namespace: str = Field(min_length=1, description="e.g. namanmoo-damso")
+    username_env: EnvVarName = "GHCR_USERNAME"
+    password_env: EnvVarName = "GHCR_TOKEN"
+
+    def image_repo(self, image: str) -> str:
+        return f"{self.host}/{self.namespace}/{image}"
+
+
+class Repository(Model):
+    url: str = Field(min_length=1)
+    default_ref: str = "main"
+
+
+class Service(Model):
+    repo: Name
+    image: Name
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    build_args: dict[EnvVarName, str] = {}
+    env_build_args: list[EnvVarName] = Field(
+        default=[], description="build args whose values come from environments.<env>.build_args"
+    )
+
+    @model_validator(mode="after")
+    def _context_inside_repo(self) -> "Service":
+        for key in ("context", "dockerfile"):
+            value = getattr(self, key)
+            if value.startswith("/") or ".." in Path(value).parts:
+                raise ValueError(f"{key} must be a path inside the repository, got {value!r}")
+        return self
+
+
+class Environment(Model):
+    region: str = "ap-northeast-2"
+    build_args: dict[EnvVarName, str] = {}
+
+
+class Config(Model):
+    project: Project = Project()
+    registry: Registry
+    repositories: dict[Name, Repository]
+    services: dict[Name, Service]
+    environments: dict[Name, Environment] = {}
+
+    # Set by load(): where the file is; not part of the TOML.
+    path: Path = Field(default=Path(CONFIG_NAME), exclude=True)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def state_dir(self) -> Path:
+        override = os.environ.get("DAMSO_STATE_DIR")
+        return Path(override) if override else self.root / ".damso"
+
+    def environment(self, name: str) -> Environment:
+        if name not in self.environments:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise UsageError(
+                f"Unknown environment '{name}' (known: {known}).",
+                hint=f"Add [environments.{name}] to {self.path}.",
+            )
+        return self.environments[name]
+
+    def select_services(self, names: list[str]) -> dict[str, Service]:
+        if not names:
+            return dict(self.services)
+        unknown = [n for n in names if n not in self.services]
+        if unknown:
+            raise UsageError(
+                f"Unknown service {', '.join(repr(n) for n in unknown)} "
+                f"(known: {', '.join(sorted(self.services))})."
+            )
+        return {n: self.services[n] for n in names}
+
+
+def _cross_check(cfg: Config) -> list[tuple[str, str]]:
+    problems = []
+    for name, svc in cfg.services.items():
+        if svc.repo not in cfg.repositories:
+            problems.append(
+                (f"services.{name}.repo", f"repository {svc.repo!r} is not defined under [repositories]")
+            )
+        for arg in svc.env_build_args:
+            if arg in svc.build_args:
+                problems.append(
+                    (f"services.{name}.env_build_args", f"{arg} is also set in services.{name}.build_args")
+                )
+            for env_name, env in cfg.environments.items():
+                if arg not in env.build_args:
+                    problems.append(
+                        (
+                            f"environments.{env_name}.build_args.{arg}",
+                            f"missing; services.{name} takes it from each environment",
+                        )
+                    )
+    return problems
+
+
+def _key_path(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse(text: str, path: Path) -> Config:
+    """Validate TOML text; raise ConfigError naming the file and key path."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
+    try:
+        cfg = Config.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        problems = [(_key_path(e["loc"]), _pydantic_message(e)) for e in exc.errors()]
+        raise _config_error(path, problems) from None
+    problems = _cross_check(cfg)
+    if problems:
+        raise _config_error(path, problems)
+    return cfg
+
+
+def _pydantic_message(error: dict) -> str:
+    if error["type"] == "missing":
+        return "is required"
+    if error["type"] == "extra_forbidden":
+        return "is not a known setting (check the spelling)"
+    if error["type"] == "string_pattern_mismatch":
+        return f"{error['input']!r} must be lowercase letters, digits, '.', '_' or '-'"
+    msg = error["msg"]
+    return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
+
+
+def _config_error(path: Path, problems: list[tuple[str, str]]) -> ConfigError:
+    def line(key: str, msg: str) -> str:
+        return f"{key} {msg}" if msg.startswith("is ") else f"{key}: {msg}"
+
+    more = "\n".join(line(k, m) for k, m in problems[1:])
+    return ConfigError(
+        f"{path}: {line(*problems[0])}.",
+        details=f"Also:\n{more}" if more else None,
+    )
+
+
+def find(start: Path | None = None) -> Path:
+    """damso.toml in the current folder or its parents (or DAMSO_CONFIG)."""
+    env = os.environ.get("DAMSO_CONFIG")
+    if env:
+        return Path(env)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"No {CONFIG_NAME} found in {here} or any parent folder.",
+        hint="Copy damso.example.toml to damso.toml, or pass --config PATH.",
+    )
+
+
+def load(path: Path | None = None) -> Config:
+    path = Path(path) if path else find()
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist.", hint="Pass an existing file with --config.")
+    return parse(path.read_text(encoding="utf-8"), path.resolve())
+
+

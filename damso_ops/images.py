@@ -1,0 +1,166 @@
+"""Build, push and look up images with the Docker SDK (client passed in by the caller)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from damso_ops import redact
+from damso_ops.config import Registry
+from damso_ops.errors import DamsoError
+
+log = logging.getLogger("damso.images")
+
+_TAG_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    host: str
+    username: str
+    password: str = field(repr=False)
+    source: str  # where the credential came from, for error messages
+
+    def auth_config(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password, "serveraddress": self.host}
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """Everything that decides an image's content, and where it goes."""
+
+    context: Path
+    dockerfile: str
+    repository: str  # host/namespace/image
+    tags: tuple[str, ...]
+    build_args: Mapping[str, str]
+    labels: Mapping[str, str]
+    platform: str
+
+
+class BuildFailed(DamsoError):
+    def __init__(self, message: str, log_tail: str):
+        super().__init__(message, details=log_tail)
+        self.log_tail = log_tail
+
+
+def tag_safe(name: str) -> str:
+    """A git ref name as a valid image tag (feature/x → feature-x)."""
+    return _TAG_BAD.sub("-", name).lstrip(".-")[:128] or "ref"
+
+
+def credentials(registry: Registry, environ: Mapping[str, str] | None = None) -> RegistryAuth:
+    """From the configured environment variables, else from the docker config file."""
+    environ = os.environ if environ is None else environ
+    user, password = environ.get(registry.username_env), environ.get(registry.password_env)
+    if user and password:
+        redact.register(password)
+        return RegistryAuth(registry.host, user, password, f"${registry.username_env}/${registry.password_env}")
+    from docker import auth as docker_auth
+
+    entry = docker_auth.resolve_authconfig(docker_auth.load_config(), registry=registry.host) or {}
+    if entry.get("username") and entry.get("password"):
+        redact.register(entry["password"])
+        return RegistryAuth(registry.host, entry["username"], entry["password"], "the docker config file")
+    raise DamsoError(
+        f"No credentials for registry {registry.host}.",
+        hint=f"Set {registry.username_env} and {registry.password_env} "
+        f"(for GHCR: a token with write:packages), or run 'docker login {registry.host}'.",
+    )
+
+
+def login(client, auth: RegistryAuth) -> None:
+    """Fail before any build when the registry rejects the credential."""
+    import docker.errors
+
+    try:
+        client.login(username=auth.username, password=auth.password, registry=auth.host, reauth=True)
+    except docker.errors.APIError as exc:
+        raise DamsoError(
+            f"Registry {auth.host} rejected the credentials of user '{auth.username}' "
+            f"(from {auth.source}): {redact.redact(exc.explanation or str(exc))}.",
+            hint="Check the username and token.",
+        ) from None
+
+
+def remote_digest(client, ref: str, auth: RegistryAuth | None) -> str | None:
+    """The manifest digest of ref in its registry, or None when it is not there."""
+    import docker.errors
+
+    try:
+        data = client.api.inspect_distribution(ref, auth_config=auth.auth_config() if auth else None)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as exc:
+        text = (exc.explanation or str(exc)).lower()
+        if "manifest unknown" in text or "not found" in text or "name unknown" in text:
+            return None
+        raise DamsoError(f"Cannot ask the registry about {ref}: {redact.redact(text)}.") from None
+    return data["Descriptor"]["digest"]
+
+
+def build(client, spec: BuildSpec, on_line: Callable[[str], None] | None = None) -> str:
+    """Build with the engine's builder; return the image id. Raises BuildFailed with the log tail."""
+    import docker.errors
+
+    lines: list[str] = []
+
+    def emit(text: str) -> None:
+        for line in redact.redact(text).splitlines():
+            if line.strip():
+                lines.append(line)
+                if on_line:
+                    on_line(line)
+
+    dockerfile = spec.context / spec.dockerfile
+    if not dockerfile.is_file():
+        raise BuildFailed(f"{spec.dockerfile} does not exist in the build context {spec.context}.", "")
+    image_id = None
+    try:
+        stream = client.api.build(
+            path=str(spec.context),
+            dockerfile=spec.dockerfile,
+            tag=f"{spec.repository}:{spec.tags[0]}",
+            buildargs=dict(spec.build_args),
+            labels=dict(spec.labels),
+            platform=spec.platform,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        )
+        for chunk in stream:
+            if "stream" in chunk:
+                emit(chunk["stream"])
+            if "error" in chunk:
+                emit(chunk["error"])
+                raise BuildFailed(f"Build failed: {chunk['error'].strip()}", "\n".join(lines[-20:]))
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+    except docker.errors.APIError as exc:
+        emit(exc.explanation or str(exc))
+        raise BuildFailed(f"Build failed: {exc.explanation or exc}", "\n".join(lines[-20:])) from None
+    if not image_id:
+        raise BuildFailed("Build produced no image.", "\n".join(lines[-20:]))
+    for tag in spec.tags[1:]:
+        client.api.tag(image_id, spec.repository, tag)
+    return image_id
+
+
+def push(client, repository: str, tag: str, auth: RegistryAuth, on_line: Callable[[str], None] | None = None) -> str:
+    """Push one tag; return the manifest digest the registry reports."""
+    digest = None
+    for chunk in client.api.push(repository, tag=tag, auth_config=auth.auth_config(), stream=True, decode=True):
+        if "error" in chunk:
+            raise DamsoError(f"Push of {repository}:{tag} failed: {redact.redact(chunk['error'].strip())}.")
+        if "aux" in chunk and "Digest" in chunk["aux"]:
+            digest = chunk["aux"]["Digest"]
+        elif on_line and chunk.get("status") and not chunk.get("progressDetail"):
+            on_line(f"{chunk['status']} {chunk.get('id', '')}".strip())
+    if not digest:
+        raise DamsoError(f"Push of {repository}:{tag} reported no digest.")
+    return digest
