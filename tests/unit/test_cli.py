@@ -1,0 +1,45 @@
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from damso_ops.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands_and_build_has_examples():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "build" in result.output and "doctor" in result.output
+    result = runner.invoke(app, ["build", "--help"])
+    assert result.exit_code == 0 and "damso build --ref v3 api web" in result.output
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = "import sys; from damso_ops.cli import app; print(sorted(m for m in ('boto3','docker','git','jinja2','botocore') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_missing_config_is_one_sentence_without_traceback(tmp_path):
+    result = runner.invoke(app, ["--config", str(tmp_path / "none.toml"), "build", "--ref", "v1"])
+    assert result.exit_code == 2
+    assert "Config file" in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_invalid_config_names_key_path(tmp_path):
+    path = tmp_path / "damso.toml"
+    path.write_text('[registry]\nhost = "h"\nnamespace = "n"\n[repositories]\n[services.x]\nrepo = "r"\nimage = "x"\n')
+    result = runner.invoke(app, ["--config", str(path), "build"])
+    assert result.exit_code == 2
+    assert "services.x.repo: repository 'r' is not defined under [repositories]" in result.output
+
+
+def test_unknown_service_fails_before_touching_docker(tmp_path):
+    path = tmp_path / "damso.toml"
+    path.write_text('[registry]\nhost = "h"\nnamespace = "n"\n[repositories.r]\nurl = "u"\n[services.x]\nrepo = "r"\nimage = "x"\n')
+    result = runner.invoke(app, ["--config", str(path), "build", "nope", "--json"], env={"DOCKER_HOST": "unix:///nonexistent"})
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"] == "Unknown service 'nope' (known: x)."
