@@ -59,9 +59,32 @@ class Service(Model):
         return self
 
 
+class Role(Model):
+    """One kind of host in an environment: its instance, its containers, its settings."""
+
+    stack: Name | None = Field(default=None, description="Terraform stack (default: the role's name)")
+    instance_type: str = "t3.small"
+    ami: str = Field(default="", description="AMI id (required for the sandbox; lookups find nothing there)")
+    volume_size: int = Field(default=20, ge=8, le=16384)
+    services: list[Name] = Field(default=[], description="images this role runs, from the build manifest")
+    compose_template: str | None = Field(default=None, description="default compose/<role>.yml.j2")
+    health_timeout: int = Field(default=600, ge=10)
+    env: dict[EnvVarName, str] = Field(default={}, description="non-secret settings; ${stack.output} references")
+    secrets: list[EnvVarName] = Field(default=[], description="names only; values live in SSM")
+
+    def stack_name(self, role: str) -> str:
+        return self.stack or role
+
+
 class Environment(Model):
     region: str = "ap-northeast-2"
+    domain: str = ""
+    sandbox: bool = Field(default=False, description="run against damso's embedded AWS emulator")
+    stacks: list[Name] = Field(default=[], description="extra stacks besides shared and the roles' own")
+    ssh_cidrs: list[str] = []
+    state_bucket: str | None = None
     build_args: dict[EnvVarName, str] = {}
+    roles: dict[Name, Role] = {}
 
 
 class Config(Model):
@@ -124,6 +147,17 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
                             f"missing; services.{name} takes it from each environment",
                         )
                     )
+    for env_name, env in cfg.environments.items():
+        for role_name, role in env.roles.items():
+            for svc in role.services:
+                if svc not in cfg.services:
+                    problems.append(
+                        (f"environments.{env_name}.roles.{role_name}.services", f"unknown service {svc!r}")
+                    )
+            if env.sandbox and not role.ami:
+                problems.append(
+                    (f"environments.{env_name}.roles.{role_name}.ami", "is required for a sandbox environment")
+                )
     return problems
 
 

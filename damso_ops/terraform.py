@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from damso_ops.errors import DamsoError
@@ -83,3 +84,113 @@ def version() -> str:
 
     data = json.loads(run(version_command(cli_env(cache_dir() / "terraform"))).output)
     return data["terraform_version"]
+
+
+# ---- per-stack commands ----------------------------------------------------------
+
+PLAN_FILE = "damso.tfplan"
+VARS_FILE = "damso.auto.tfvars.json"
+BACKEND_FILE = "backend.hcl"
+OVERRIDE_FILE = "damso_override.tf"
+EMULATED_SERVICES = ("acm", "ec2", "elasticache", "elbv2", "iam", "kms", "logs", "rds", "route53", "s3", "ssm", "sts")
+
+
+def init_command(stack_dir: Path, env: dict[str, str]) -> Command:
+    return _tf("init", cwd=stack_dir, env=env, input=False, no_color=_flag(), reconfigure=_flag(),
+               backend_config=BACKEND_FILE)  # fmt: skip
+
+
+def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False) -> Command:
+    options = dict(input=False, no_color=_flag(), out=PLAN_FILE, detailed_exitcode=_flag(), lock_timeout="120s")
+    if destroy:
+        options["destroy"] = _flag()
+    return _tf("plan", cwd=stack_dir, env=env, **options)
+
+
+def show_command(stack_dir: Path, env: dict[str, str]) -> Command:
+    return _tf("show", PLAN_FILE, cwd=stack_dir, env=env, json=_flag(), no_color=_flag())
+
+
+def apply_command(stack_dir: Path, env: dict[str, str]) -> Command:
+    return _tf("apply", PLAN_FILE, cwd=stack_dir, env=env, input=False, no_color=_flag(), lock_timeout="120s")
+
+
+def output_command(stack_dir: Path, env: dict[str, str]) -> Command:
+    return _tf("output", cwd=stack_dir, env=env, json=_flag(), no_color=_flag())
+
+
+def backend_hcl(bucket: str, key: str, region: str, endpoint: str | None) -> str:
+    lines = [f'bucket = "{bucket}"', f'key = "{key}"', f'region = "{region}"', "encrypt = true", "use_lockfile = true"]
+    if endpoint:
+        lines += [
+            "use_path_style = true",
+            "skip_credentials_validation = true",
+            "skip_requesting_account_id = true",
+            "skip_metadata_api_check = true",
+            "skip_region_validation = true",
+            f'endpoints = {{ s3 = "{endpoint}" }}',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def override_tf(endpoint: str) -> str:
+    """Merged into the stack's provider block: every service at the emulator."""
+    endpoints = "\n".join(f'    {s} = "{endpoint}"' for s in EMULATED_SERVICES)
+    return (
+        'provider "aws" {\n'
+        "  skip_credentials_validation = true\n"
+        "  skip_requesting_account_id  = true\n"
+        "  skip_metadata_api_check     = true\n"
+        "  skip_region_validation      = true\n"
+        "  s3_use_path_style           = true\n"
+        f"  endpoints {{\n{endpoints}\n  }}\n"
+        "}\n"
+    )
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    stack: str
+    changes: tuple[tuple[str, str], ...]  # (action, resource address)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def counts(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "replace": 0, "delete": 0}
+        for action, _ in self.changes:
+            counts[action] += 1
+        return counts
+
+    def text(self) -> str:
+        c = self.counts()
+        if self.empty:
+            return "no changes"
+        return ", ".join(f"{n} to {a}" for a, n in c.items() if n)
+
+
+def summarize(stack: str, plan_json: dict) -> PlanSummary:
+    """The resource changes of `terraform show -json PLAN`, as (action, address)."""
+    changes = []
+    for rc in plan_json.get("resource_changes", []):
+        actions = rc["change"]["actions"]
+        if actions in (["no-op"], ["read"]):
+            continue
+        if "create" in actions and "delete" in actions:
+            action = "replace"
+        else:
+            action = {"create": "create", "update": "update", "delete": "delete"}[actions[0]]
+        changes.append((action, rc["address"]))
+    return PlanSummary(stack, tuple(changes))
+
+
+def outputs_from_json(text: str) -> dict[str, object]:
+    """`terraform output -json` → name → value; sensitive outputs are refused (none exist by design)."""
+    data = json.loads(text or "{}")
+    result = {}
+    for name, item in data.items():
+        if item.get("sensitive"):
+            raise DamsoError(f"Output '{name}' is sensitive; damso stacks must not output secrets.")
+        result[name] = item["value"]
+    return result

@@ -102,9 +102,10 @@ def root(
 
 
 def _register() -> None:
-    from damso_ops.cli import build, doctor
+    from damso_ops.cli import build, deploy, doctor
 
     app.command("build", help=build.HELP, epilog=build.EPILOG)(build.build)
+    app.command("deploy", help=deploy.DEPLOY_HELP, epilog=deploy.DEPLOY_EPILOG)(deploy.deploy)
     app.command("doctor", help=doctor.HELP)(doctor.doctor)
 
 

@@ -1,0 +1,43 @@
+"""boto3 sessions and clients, made in one place (endpoint override for the sandbox)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """Where AWS calls go: the real thing (endpoint None) or an emulator."""
+
+    region: str
+    endpoint_url: str | None = None
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def emulated(self) -> bool:
+        return self.endpoint_url is not None
+
+    def client(self, service: str):
+        import boto3
+        from botocore.config import Config
+
+        kwargs = {"region_name": self.region, "config": Config(retries={"max_attempts": 5, "mode": "standard"})}
+        if self.endpoint_url:
+            kwargs.update(
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=self.access_key or "damso-sandbox",
+                aws_secret_access_key=self.secret_key or "damso-sandbox",
+            )
+        return boto3.session.Session().client(service, **kwargs)
+
+    def process_env(self) -> dict[str, str]:
+        """Environment for child processes (terraform, the reconcile unit) talking to the same AWS."""
+        env = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        if self.endpoint_url:
+            env.update(
+                AWS_ENDPOINT_URL=self.endpoint_url,
+                AWS_ACCESS_KEY_ID=self.access_key or "damso-sandbox",
+                AWS_SECRET_ACCESS_KEY=self.secret_key or "damso-sandbox",
+            )
+        return env

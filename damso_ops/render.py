@@ -1,0 +1,117 @@
+"""Render each role's files from templates/ with jinja2 and StrictUndefined.
+
+The project's own templates/ folder (next to damso.toml) wins over the ones
+shipped with damso, file by file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from damso_ops import paths
+from damso_ops.config import Config, Role
+from damso_ops.errors import ConfigError, DamsoError
+
+REF = re.compile(r"\$\{([a-z0-9_-]+)\.([a-z0-9_]+)\}")
+ENV_FILE = "role.env"
+SECRETS_FILE = "secrets.env"
+
+
+def template_env(cfg: Config):
+    import jinja2
+
+    folders = [str(p) for p in (cfg.root / "templates", paths.data_dir("templates")) if p.is_dir()]
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def substitute(value: str, outputs: Mapping[str, Mapping[str, object]], key_path: str) -> str:
+    """Replace ${stack.output} with that stack's Terraform output."""
+
+    def one(match: re.Match) -> str:
+        stack, name = match.groups()
+        if stack not in outputs:
+            raise ConfigError(
+                f"{key_path} refers to stack '{stack}', which this environment does not apply "
+                f"(stacks: {', '.join(sorted(outputs)) or 'none'})."
+            )
+        if name not in outputs[stack]:
+            raise ConfigError(
+                f"{key_path} refers to output '{name}' of stack '{stack}', which has no such output "
+                f"(outputs: {', '.join(sorted(outputs[stack]))})."
+            )
+        out = outputs[stack][name]
+        return ",".join(map(str, out)) if isinstance(out, list) else str(out)
+
+    return REF.sub(one, value)
+
+
+def env_file_text(values: Mapping[str, str]) -> str:
+    return "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+
+
+def _context(cfg: Config, env_name: str, role_name: str, role: Role, bucket: str) -> dict:
+    return {
+        "env": env_name,
+        "role": role_name,
+        "env_file": ENV_FILE,
+        "secrets_file": SECRETS_FILE,
+        "region": cfg.environments[env_name].region,
+        "bucket": bucket,
+        "health_timeout": role.health_timeout,
+    }
+
+
+def _render(jenv, name: str, key: str, cfg: Config, context: dict) -> str:
+    import jinja2
+
+    try:
+        return jenv.get_template(name).render(context)
+    except jinja2.TemplateNotFound:
+        raise ConfigError(f"{key}: template {name} was not found in {cfg.root / 'templates'} or damso's own.") from None
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"{key}: template {name}: {exc.message}.") from None
+
+
+def render_user_data(cfg: Config, env_name: str, role_name: str, role: Role, bucket: str, jenv=None) -> str:
+    """The bootstrap that installs the reconcile unit: the same for every release."""
+    context = _context(cfg, env_name, role_name, role, bucket)
+    context["reconcile_py"] = reconcile_source().rstrip("\n")
+    key = f"environments.{env_name}.roles.{role_name}"
+    return _render(jenv or template_env(cfg), "user-data/bootstrap.sh.j2", key, cfg, context)
+
+
+def reconcile_source() -> str:
+    return (paths.data_dir("templates") / "host" / "reconcile.py").read_text()
+
+
+def render_files(
+    cfg: Config,
+    env_name: str,
+    role_name: str,
+    role: Role,
+    images: Mapping[str, str],
+    outputs: Mapping[str, Mapping[str, object]],
+    bucket: str,
+    jenv=None,
+) -> dict[str, str]:
+    """The role's release artifacts: compose.yml and its non-secret env file."""
+    key = f"environments.{env_name}.roles.{role_name}"
+    values = {k: substitute(v, outputs, f"{key}.env.{k}") for k, v in role.env.items()}
+    missing = [s for s in role.services if s not in images]
+    if missing:
+        raise DamsoError(
+            f"The build manifest has no image for {', '.join(missing)} (needed by {key}.services).",
+            hint=f"Run 'damso build {' '.join(missing)}' first.",
+        )
+    context = _context(cfg, env_name, role_name, role, bucket)
+    context.update(images={s: images[s] for s in role.services}, vars=values)
+    name = role.compose_template or f"compose/{role_name}.yml.j2"
+    compose = _render(jenv or template_env(cfg), name, key, cfg, context)
+    return {"compose.yml": compose, ENV_FILE: env_file_text(values)}

@@ -1,0 +1,126 @@
+"""The embedded AWS emulator behind `damso deploy sandbox`.
+
+moto keeps its state in memory and has no persistence, so the sandbox runs
+moto's server as a background process owned by damso (pid, port and log in
+.damso/sandbox/) and reuses it across runs: a second run talks to the same
+state and is a real no-op. `damso sandbox stop` ends exactly that pid. If the
+server is gone (reboot), the next run starts a fresh one and everything is
+created again, consistently, because Terraform's state lives in the emulated S3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from damso_ops.errors import DamsoError
+
+
+@dataclass(frozen=True)
+class SandboxServer:
+    pid: int
+    port: int
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _folder(state_dir: Path) -> Path:
+    return state_dir / "sandbox"
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie or a recycled pid of another program is not ours
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"moto" in cmdline
+
+
+def running(state_dir: Path) -> SandboxServer | None:
+    info = _folder(state_dir) / "server.json"
+    try:
+        data = json.loads(info.read_text())
+        server = SandboxServer(int(data["pid"]), int(data["port"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    if _alive(server.pid) and _answers(server.endpoint_url):
+        return server
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure(state_dir: Path, timeout: float = 30) -> SandboxServer:
+    """The running sandbox server, started if there is none."""
+    server = running(state_dir)
+    if server:
+        return server
+    folder = _folder(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log = open(folder / "moto.log", "ab")
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,  # outlives this damso process, on purpose
+    )
+    server = SandboxServer(proc.pid, port)
+    deadline = time.monotonic() + timeout
+    while not _answers(server.endpoint_url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise DamsoError(
+                f"The sandbox AWS emulator did not start (see {folder / 'moto.log'}).",
+                hint="Check that moto[server] is installed: pip install 'moto[server]'.",
+            )
+        time.sleep(0.2)
+    (folder / "server.json").write_text(json.dumps({"pid": server.pid, "port": server.port}))
+    return server
+
+
+def stop(state_dir: Path) -> bool:
+    """Stop the sandbox server this project started (by its pid). False if none ran."""
+    server = running(state_dir)
+    info = _folder(state_dir) / "server.json"
+    if server is None:
+        info.unlink(missing_ok=True)
+        return False
+    os.kill(server.pid, signal.SIGTERM)
+    for _ in range(50):
+        if not _alive(server.pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(server.pid, signal.SIGKILL)
+    info.unlink(missing_ok=True)
+    return True

@@ -1,0 +1,84 @@
+"""The stack graph of an environment: which stacks, in what order, with what inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from damso_ops.config import Config, Environment, Role
+from damso_ops.errors import ConfigError
+
+KNOWN = ("shared", "livekit", "api", "web", "agent", "edge", "data")
+DEPENDS: Mapping[str, tuple[str, ...]] = {
+    "shared": (),
+    "edge": ("shared", "api", "web", "livekit"),
+}
+PUBLIC_ROLES = ("livekit",)
+
+
+def depends(stack: str) -> tuple[str, ...]:
+    return DEPENDS.get(stack, ("shared",))
+
+
+def roles_by_stack(env: Environment) -> dict[str, tuple[str, Role]]:
+    return {role.stack_name(name): (name, role) for name, role in env.roles.items()}
+
+
+def stack_names(env_name: str, env: Environment) -> list[str]:
+    names = ["shared", *roles_by_stack(env), *env.stacks]
+    seen: list[str] = []
+    for n in names:
+        if n not in KNOWN:
+            raise ConfigError(f"environments.{env_name}: unknown stack '{n}' (known: {', '.join(KNOWN)}).")
+        if n not in seen:
+            seen.append(n)
+    return seen
+
+
+def layers(names: list[str]) -> list[list[str]]:
+    """Stacks grouped so that each group depends only on earlier groups (run a group in parallel)."""
+    remaining, done, result = list(names), set(), []
+    while remaining:
+        ready = [n for n in remaining if all(d in done or d not in names for d in depends(n))]
+        if not ready:
+            raise ConfigError(f"Stacks {', '.join(remaining)} depend on each other in a cycle.")
+        result.append(ready)
+        done.update(ready)
+        remaining = [n for n in remaining if n not in ready]
+    return result
+
+
+def inputs(
+    cfg: Config,
+    env_name: str,
+    stack: str,
+    outputs: Mapping[str, Mapping[str, object]],
+    user_data: Mapping[str, str],
+) -> dict[str, object]:
+    """The variables of one stack: config values plus the outputs of the stacks it depends on."""
+    env = cfg.environments[env_name]
+    values: dict[str, object] = {"project": cfg.project.name, "env": env_name, "region": env.region}
+    if stack == "shared":
+        return values
+    shared = outputs["shared"]
+    values.update(vpc_id=shared["vpc_id"], vpc_cidr=shared["vpc_cidr"], artifact_bucket=shared["artifact_bucket"])
+    owner = roles_by_stack(env).get(stack)
+    if owner:
+        role_name, role = owner
+        subnets = shared["public_subnet_ids"] if role_name in PUBLIC_ROLES else shared["private_subnet_ids"]
+        values.update(
+            role=role_name,
+            subnet_id=subnets[0],
+            ami_id=role.ami,
+            instance_type=role.instance_type,
+            volume_size=role.volume_size,
+            user_data=user_data[role_name],
+            ssh_cidrs=list(env.ssh_cidrs),
+        )
+    if stack == "data":
+        values.update(data_subnet_ids=shared["data_subnet_ids"])
+    if stack == "edge":
+        values.update(public_subnet_ids=shared["public_subnet_ids"], domain=env.domain)
+        for dep in ("api", "web", "livekit"):
+            if dep in outputs:
+                values[f"{dep}_instance_id"] = outputs[dep]["instance_id"]
+    return values

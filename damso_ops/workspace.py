@@ -1,0 +1,63 @@
+"""Terraform working copies: damso's terraform/ tree copied under .damso/, one per environment.
+
+Terraform writes .terraform/ and plan files next to the code, so it never runs
+inside the installed package. Providers, modules and locks are kept between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from damso_ops import paths, terraform
+from damso_ops.aws import AwsTarget
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path  # .damso/terraform/<env>
+    env: dict[str, str]  # process environment for terraform
+
+    def stack_dir(self, stack: str) -> Path:
+        return self.root / "stacks" / stack
+
+
+def _sync_tree(src: Path, dst: Path) -> None:
+    """Copy *.tf/*.hcl files, keeping what terraform made (.terraform, locks, plans)."""
+    for path in src.rglob("*"):
+        if path.is_dir() or ".terraform" in path.parts or path.name.endswith(".tfstate"):
+            continue
+        if path.name == ".terraform.lock.hcl":
+            continue
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_bytes() != path.read_bytes():
+            shutil.copy2(path, target)
+
+
+def prepare(state_dir: Path, env_name: str, aws: AwsTarget, state_bucket: str, stacks: list[str]) -> Workspace:
+    root = state_dir / "terraform" / env_name
+    src = paths.data_dir("terraform")
+    _sync_tree(src / "modules", root / "modules")
+    for stack in stacks:
+        _sync_tree(src / "stacks" / stack, root / "stacks" / stack)
+        stack_dir = root / "stacks" / stack
+        (stack_dir / terraform.BACKEND_FILE).write_text(
+            terraform.backend_hcl(state_bucket, f"{env_name}/{stack}.tfstate", aws.region, aws.endpoint_url)
+        )
+        override = stack_dir / terraform.OVERRIDE_FILE
+        if aws.emulated:
+            override.write_text(terraform.override_tf(aws.endpoint_url))
+        else:
+            override.unlink(missing_ok=True)
+    env = {**terraform.cli_env(paths.cache_dir() / "terraform"), **aws.process_env()}
+    return Workspace(root, env)
+
+
+def write_inputs(ws: Workspace, stack: str, values: dict) -> None:
+    path = ws.stack_dir(stack) / terraform.VARS_FILE
+    text = json.dumps(values, indent=2, sort_keys=True) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)

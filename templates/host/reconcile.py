@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""damso reconcile unit: make this host run its environment's current release.
+
+Installed by user-data, run by a systemd timer and at boot. Standard library
+plus boto3 (Ubuntu's python3-boto3). Reads /etc/damso/host.env:
+DAMSO_ENV, DAMSO_ROLE, DAMSO_BUCKET, AWS_REGION [, DAMSO_INSTANCE_ID,
+DAMSO_WORKDIR, DAMSO_HEALTH_TIMEOUT, AWS_ENDPOINT_URL for an emulator].
+
+Steps: read <env>/current; download this role's files of that release; verify
+every sha256 (a mismatch keeps the running release and is reported); write the
+role's SSM secrets to an env file (0600); docker login if the role has
+REGISTRY_USERNAME/REGISTRY_PASSWORD; compose pull + up; wait for health;
+write a report to <env>/reports/<instance-id>.json.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+
+import boto3
+
+LOG_LINES = 30
+
+
+def now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def instance_id():
+    if os.environ.get("DAMSO_INSTANCE_ID"):
+        return os.environ["DAMSO_INSTANCE_ID"]
+    base = "http://169.254.169.254/latest"
+    req = urllib.request.Request(f"{base}/api/token", method="PUT",
+                                 headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"})
+    token = urllib.request.urlopen(req, timeout=5).read().decode()
+    req = urllib.request.Request(f"{base}/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": token})
+    return urllib.request.urlopen(req, timeout=5).read().decode()
+
+
+def compose_cmd():
+    if os.environ.get("DAMSO_COMPOSE"):
+        return os.environ["DAMSO_COMPOSE"].split()
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    return ["docker", "compose"] if probe.returncode == 0 else ["docker-compose"]
+
+
+def sh(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, **kw)
+
+
+class Rejected(Exception):
+    pass
+
+
+class Host:
+    def __init__(self):
+        self.env = os.environ["DAMSO_ENV"]
+        self.role = os.environ["DAMSO_ROLE"]
+        self.bucket = os.environ["DAMSO_BUCKET"]
+        self.workdir = os.environ.get("DAMSO_WORKDIR", "/var/lib/damso")
+        self.health_timeout = float(os.environ.get("DAMSO_HEALTH_TIMEOUT", "600"))
+        self.project = f"damso-{self.env}-{self.role}"
+        self.instance = instance_id()
+        session = boto3.session.Session(region_name=os.environ.get("AWS_REGION"))
+        self.s3 = session.client("s3")
+        self.ssm = session.client("ssm")
+
+    def get(self, key):
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def report(self, data):
+        data.update(instance=self.instance, role=self.role, env=self.env, time=now())
+        body = json.dumps(data, indent=2, sort_keys=True).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=f"{self.env}/reports/{self.instance}.json", Body=body,
+                           ContentType="application/json")
+        print(f"damso-reconcile: {data['release']} {data['status']}", file=sys.stderr)
+
+    def fetch(self, release):
+        """Download and verify this role's files; return the release folder."""
+        prefix = f"{self.env}/releases/{release}"
+        manifest = json.loads(self.get(f"{prefix}/manifest.json"))
+        files = manifest["roles"].get(self.role)
+        if files is None:
+            raise Rejected(f"release {release} has nothing for role {self.role}")
+        target = os.path.join(self.workdir, "releases", release)
+        staging = target + ".partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        for name, expected in sorted(files.items()):
+            body = self.get(f"{prefix}/{self.role}/{name}")
+            actual = hashlib.sha256(body).hexdigest()
+            if actual != expected:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise Rejected(f"checksum mismatch for {self.role}/{name}: expected {expected}, got {actual}")
+            with open(os.path.join(staging, name), "wb") as fh:
+                fh.write(body)
+        self.write_secrets(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(staging, target)
+        return target, manifest
+
+    def write_secrets(self, folder):
+        path = f"/damso/{self.env}/{self.role}/"
+        values = {}
+        for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True):
+            for p in page["Parameters"]:
+                values[p["Name"][len(path):]] = p["Value"]
+        fd = os.open(os.path.join(folder, "secrets.env"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            for name, value in sorted(values.items()):
+                fh.write(f"{name}={value}\n")
+        return values
+
+    def login(self, folder, registry):
+        values = {}
+        with open(os.path.join(folder, "secrets.env")) as fh:
+            for line in fh:
+                name, _, value = line.rstrip("\n").partition("=")
+                values[name] = value
+        if registry and values.get("REGISTRY_USERNAME") and values.get("REGISTRY_PASSWORD"):
+            out = sh(["docker", "login", registry, "-u", values["REGISTRY_USERNAME"], "--password-stdin"],
+                     input=values["REGISTRY_PASSWORD"])
+            if out.returncode != 0:
+                raise RuntimeError(f"docker login {registry} failed: {out.stderr.strip()}")
+
+    def compose(self, folder, *args):
+        return sh([*compose_cmd(), "-p", self.project, "-f", os.path.join(folder, "compose.yml"), *args], cwd=folder)
+
+    def containers(self):
+        ids = sh(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"]).stdout.split()
+        if not ids:
+            return []
+        return json.loads(sh(["docker", "inspect", *ids]).stdout or "[]")
+
+    def health(self):
+        result = []
+        for c in self.containers():
+            state = c["State"]
+            health = (state.get("Health") or {}).get("Status", "none")
+            ok = state["Status"] == "running" and health in ("healthy", "none")
+            result.append({
+                "name": c["Config"]["Labels"].get("com.docker.compose.service", c["Name"].lstrip("/")),
+                "image": c["Config"]["Image"],
+                "image_id": c["Image"],
+                "state": state["Status"],
+                "health": health,
+                "ok": ok,
+                "_raw": c,
+            })
+        return result
+
+    def wait_healthy(self):
+        deadline = time.monotonic() + self.health_timeout
+        while True:
+            containers = self.health()
+            starting = any(c["health"] == "starting" for c in containers)
+            if containers and all(c["ok"] for c in containers):
+                return containers, True
+            if time.monotonic() > deadline or (containers and not starting and any(
+                    c["state"] in ("exited", "dead") or c["health"] == "unhealthy" for c in containers)):
+                return containers, False
+            time.sleep(2)
+
+    def describe(self, containers):
+        out = []
+        for c in containers:
+            raw = c.pop("_raw")
+            if not c["ok"]:
+                logs = sh(["docker", "logs", "--tail", str(LOG_LINES), raw["Id"]])
+                c["logs"] = (logs.stdout + logs.stderr).splitlines()[-LOG_LINES:]
+                c["inspect_state"] = raw["State"]
+            out.append(c)
+        return out
+
+    def run(self):
+        try:
+            release = json.loads(self.get(f"{self.env}/current"))["release"]
+        except self.s3.exceptions.NoSuchKey:
+            print("damso-reconcile: no release yet", file=sys.stderr)
+            return 0
+        applied_file = os.path.join(self.workdir, "applied")
+        applied = open(applied_file).read().strip() if os.path.exists(applied_file) else None
+        try:
+            if release != applied:
+                folder, manifest = self.fetch(release)
+                self.login(folder, manifest.get("registry"))
+                for step in (("pull",), ("up", "-d", "--remove-orphans")):
+                    out = self.compose(folder, *step)
+                    if out.returncode != 0:
+                        raise RuntimeError(f"compose {' '.join(step)} failed: {out.stderr.strip()[-2000:]}")
+                with open(applied_file, "w") as fh:
+                    fh.write(release)
+        except Rejected as exc:
+            self.report({"release": release, "running": applied, "status": "rejected", "error": str(exc)})
+            return 1
+        except Exception as exc:  # report, then let systemd retry at the next tick
+            self.report({"release": release, "running": applied, "status": "failed", "error": str(exc)})
+            return 1
+        containers, ok = self.wait_healthy()
+        self.report({"release": release, "running": release, "status": "healthy" if ok else "unhealthy",
+                     "containers": self.describe(containers)})
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(Host().run())
