@@ -59,6 +59,8 @@ class DeployResult:
     applied: list[str] = field(default_factory=list)
     uploaded: int = 0
     instances: dict[str, dict] = field(default_factory=dict)  # instance id → its report
+    pending: list[str] = field(default_factory=list)  # plan only: stacks waiting for others
+    diffs: dict[str, str] = field(default_factory=dict)  # plan only: role/file → unified diff
 
     @property
     def healthy(self) -> bool:
@@ -73,6 +75,8 @@ class DeployResult:
             "uploaded": self.uploaded,
             "healthy": self.healthy,
             "instances": self.instances,
+            "pending": self.pending,
+            "diffs": self.diffs,
         }
 
 
@@ -86,16 +90,21 @@ def state_bucket(t: Target) -> str:
     return f"{t.cfg.project.name}-{t.env_name}-tfstate-{account}"
 
 
-def ensure_state_bucket(t: Target, name: str) -> bool:
-    """Create the Terraform state bucket (versioned, encrypted, private) if missing."""
+def bucket_exists(t: Target, name: str) -> bool:
     from botocore.exceptions import ClientError
 
-    s3 = t.aws.client("s3")
     try:
-        s3.head_bucket(Bucket=name)
-        return False
+        t.aws.client("s3").head_bucket(Bucket=name)
+        return True
     except ClientError:
-        pass
+        return False
+
+
+def ensure_state_bucket(t: Target, name: str) -> bool:
+    """Create the Terraform state bucket (versioned, encrypted, private) if missing."""
+    if bucket_exists(t, name):
+        return False
+    s3 = t.aws.client("s3")
     kwargs = {} if t.aws.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": t.aws.region}}
     s3.create_bucket(Bucket=name, **kwargs)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
@@ -177,7 +186,9 @@ def deploy(
     wait: bool = True,
     timeout: float | None = None,
     converge_local: bool = False,
+    plan_only: bool = False,
 ) -> DeployResult:
+    """With plan_only, stop after planning: nothing applied, uploaded or pointed."""
     roles = selected_roles(t, only or [])
     bm, images = load_images(t, build_manifest, roles)
     all_stacks = stacks.stack_names(t.env_name, t.env)
@@ -185,11 +196,15 @@ def deploy(
     chosen = [s for s in all_stacks if not only or s == "shared" or s in role_stacks]
 
     ssm = t.aws.client("ssm")
-    seeded = secrets.ensure(ssm, t.env_name, {r: list(t.env.roles[r].secrets) for r in roles}, t.state_dir)
+    needed = {r: list(t.env.roles[r].secrets) for r in roles}
+    seeded = secrets.ensure(ssm, t.env_name, needed, t.state_dir, dry_run=plan_only)
     if seeded:
-        on_event("secrets", f"stored in SSM: {', '.join(seeded)}")
+        on_event("secrets", f"{'would store' if plan_only else 'stored'} in SSM: {', '.join(seeded)}")
 
     bucket = state_bucket(t)
+    if plan_only and not bucket_exists(t, bucket):
+        raise DamsoError(f"{t.env_name} was never deployed (no state bucket {bucket}); nothing to compare with.",
+                         hint=f"Run 'damso deploy {t.env_name}'.")
     if ensure_state_bucket(t, bucket):
         on_event("state", f"created state bucket {bucket}")
     ws = workspace.prepare(t.state_dir, t.env_name, t.aws, bucket, chosen)
@@ -213,7 +228,12 @@ def deploy(
         changed = [p for p in plans if not p.empty]
         for p in plans:
             on_event("planned", f"{p.stack}: {p.text()}")
-        if changed:
+        if changed and plan_only:
+            result.pending = [s for s in chosen if s not in layer and s not in outputs]
+            if result.pending:
+                on_event("plan", f"{', '.join(result.pending)} can be planned once {', '.join(p.stack for p in changed)} is applied")
+                return result
+        elif changed:
             if not confirm(changed):
                 raise DamsoError(
                     f"Nothing applied: {', '.join(p.stack for p in changed)} would change and the change was not confirmed.",
@@ -230,6 +250,9 @@ def deploy(
     release = make_release(t, roles, images, outputs, artifact_bucket, bm, s3)
     current = releases.current(s3, artifact_bucket, t.env_name)
     result.release = release.id
+    if plan_only:
+        result.diffs = releases.diff(s3, artifact_bucket, current, release)
+        return result
     if current and current.get("content") == release.content:
         result.release = current["release"]
         on_event("release", f"{current['release']} is current and unchanged; nothing uploaded")
@@ -344,3 +367,38 @@ class DeployUnhealthy(DamsoError):
         what = "did not report healthy in time" if timed_out else "is not healthy"
         super().__init__(f"Release {release} {what}.", details="\n".join(lines))
         self.reports = reports
+
+
+def destroy_order(t: Target, only: list[str] | None) -> list[str]:
+    """Stacks to destroy, dependents first."""
+    names = stacks.stack_names(t.env_name, t.env)
+    if only:
+        roles = selected_roles(t, only)
+        names = [t.env.roles[r].stack_name(r) for r in roles]
+    return [s for layer in reversed(stacks.layers(names)) for s in layer]
+
+
+def destroy(t: Target, order: list[str], on_event: Event) -> list[str]:
+    """Destroy stacks in order (each one's inputs come from the remaining stacks' state)."""
+    bucket = state_bucket(t)
+    if not bucket_exists(t, bucket):
+        raise DamsoError(f"{t.env_name} has no state bucket {bucket}: nothing to destroy.")
+    ws = workspace.prepare(t.state_dir, t.env_name, t.aws, bucket, ["shared", *order])
+    run(terraform.init_command(ws.stack_dir("shared"), ws.env))
+    outputs = {"shared": stack_outputs(ws, "shared")}
+    destroyed = []
+    for stack in order:
+        values = stacks.inputs(t.cfg, t.env_name, stack, outputs, _user_data_stub(t))
+        summary = plan_stack(ws, stack, values, destroy=True)
+        if summary.empty:
+            on_event("destroy", f"{stack}: nothing to destroy")
+            continue
+        on_event("destroy", f"{stack}: {summary.text()}")
+        apply_stack(ws, stack)
+        destroyed.append(stack)
+    return destroyed
+
+
+def _user_data_stub(t: Target) -> dict[str, str]:
+    # A destroy plan does not depend on user data; any string satisfies the variable.
+    return {name: "" for name in t.env.roles}

@@ -131,3 +131,27 @@ def reports(s3, bucket: str, env: str) -> dict[str, dict]:
                 continue
             found[obj["Key"].rsplit("/", 1)[-1].removesuffix(".json")] = data
     return found
+
+
+def diff(s3, bucket: str, current: dict | None, release: Release) -> dict[str, str]:
+    """role/file → unified diff of the rendered files against the current release."""
+    import difflib
+
+    old_manifest = {}
+    if current:
+        key = f"{release.env}/releases/{current['release']}/manifest.json"
+        old_manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    result = {}
+    for role, files in sorted(release.files.items()):
+        for name, body in sorted(files.items()):
+            old_sum = old_manifest.get("roles", {}).get(role, {}).get(name)
+            if old_sum == sha256(body):
+                continue
+            old = ""
+            if old_sum:
+                key = f"{release.env}/releases/{current['release']}/{role}/{name}"
+                old = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+            lines = difflib.unified_diff(old.splitlines(True), body.decode().splitlines(True),
+                                         f"current/{role}/{name}", f"new/{role}/{name}")
+            result[f"{role}/{name}"] = "".join(lines)
+    return result

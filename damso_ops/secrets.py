@@ -75,7 +75,14 @@ def read_local(path: Path) -> dict[str, str]:
     return values
 
 
-def ensure(ssm, env: str, needed: Mapping[str, list[str]], state_dir: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+def ensure(
+    ssm,
+    env: str,
+    needed: Mapping[str, list[str]],
+    state_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+) -> list[str]:
     """Make sure SSM holds every (role, name) needed; seed from env/file. Returns what was seeded.
 
     Raises one error naming every missing secret and how to set it; nothing is written then.
@@ -101,6 +108,6 @@ def ensure(ssm, env: str, needed: Mapping[str, list[str]], state_dir: Path, envi
             hint=f"Set each with 'damso secrets set {env} {first_role} {first_name}', "
             f"or export it, or add it to {local_file(state_dir, env)}.",
         )
-    for role, name, value in to_seed:
+    for role, name, value in [] if dry_run else to_seed:
         put(ssm, env, role, name, value)
     return [f"{r}/{n}" for r, n, _ in to_seed]

@@ -101,11 +101,27 @@ def root(
     ctx.obj = State(config_path=config, verbose=verbose)
 
 
+def _diff(plan):
+    import functools
+
+    @functools.wraps(plan)
+    def diff(*args, **kwargs):
+        kwargs["full"] = True
+        return plan(*args, **kwargs)
+
+    return diff
+
+
 def _register() -> None:
-    from damso_ops.cli import build, deploy, doctor
+    from damso_ops.cli import build, deploy, doctor, sandbox, secrets
 
     app.command("build", help=build.HELP, epilog=build.EPILOG)(build.build)
     app.command("deploy", help=deploy.DEPLOY_HELP, epilog=deploy.DEPLOY_EPILOG)(deploy.deploy)
+    app.command("plan", help=deploy.PLAN_HELP)(deploy.plan)
+    app.command("diff", help=deploy.PLAN_HELP + " Same as plan, with file diffs in full.")(_diff(deploy.plan))
+    app.command("destroy", help=deploy.DESTROY_HELP)(deploy.destroy)
+    app.add_typer(secrets.app, name="secrets")
+    app.add_typer(sandbox.app, name="sandbox")
     app.command("doctor", help=doctor.HELP)(doctor.doctor)
 
 

@@ -87,3 +87,81 @@ def _render(result) -> None:
     console.print(f"{result.env}: release {result.release} {verb}; stacks applied: {applied}.", markup=False)
     for instance, report in sorted(result.instances.items()):
         console.print(f"  {report.get('role', '?')} {instance}: {report.get('status')}", markup=False)
+
+
+PLAN_HELP = "Show what a deploy would change (Terraform plans and rendered files); nothing is applied."
+
+
+def plan(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    only: List[str] = typer.Option([], "--only", help="Only this role (repeatable)."),
+    build_manifest: Optional[Path] = typer.Option(None, "--build-manifest", help="Build manifest to pin images from."),
+    full: bool = typer.Option(False, "--full", help="List every resource change and show whole file diffs."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    from damso_ops import deploy as lib
+    from damso_ops.console import err, out, print_json
+
+    state = ctx.obj
+    state.json = json_out
+    target = lib.connect(state.config(), env)
+    result = lib.deploy(
+        target,
+        only=only,
+        build_manifest=build_manifest,
+        confirm=lambda changed: False,
+        on_event=_events(err(), json_out),
+        wait=False,
+        plan_only=True,
+    )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console = out()
+    for p in result.plans:
+        console.print(f"{p.stack}: {p.text()}", markup=False)
+        if full:
+            for action, address in p.changes:
+                console.print(f"  {action:8} {address}", markup=False)
+    for stack in result.pending:
+        console.print(f"{stack}: planned after the stacks it depends on are applied", markup=False)
+    if not result.pending:
+        if not result.diffs:
+            console.print("files: unchanged against the current release", markup=False)
+        for name, text in result.diffs.items():
+            console.print(f"files: {name} changes", markup=False)
+            if full:
+                console.print(text, markup=False)
+
+
+DESTROY_HELP = "Destroy an environment's stacks (or one role's), after typing the environment's name."
+
+
+def destroy(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    only: List[str] = typer.Option([], "--only", help="Only this role's stack (repeatable)."),
+    confirm: Optional[str] = typer.Option(None, "--confirm", help="The environment's name, to confirm without a prompt."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    from damso_ops import deploy as lib
+    from damso_ops.console import err, interactive, out, print_json
+    from damso_ops.errors import UsageError
+
+    state = ctx.obj
+    state.json = json_out
+    cfg = state.config()
+    target = lib.connect(cfg, env)
+    stacks = lib.destroy_order(target, only)
+    if confirm is None:
+        if not interactive():
+            raise UsageError(f"Refusing to destroy {env} without confirmation; pass --confirm {env}.")
+        confirm = typer.prompt(f"This destroys {', '.join(stacks)} of {env}. Type '{env}' to confirm", err=True)
+    if confirm != env:
+        raise UsageError(f"Confirmation '{confirm}' does not match the environment name '{env}'; nothing destroyed.")
+    destroyed = lib.destroy(target, stacks, on_event=_events(err(), json_out))
+    if json_out:
+        print_json({"env": env, "destroyed": destroyed})
+    else:
+        out().print(f"{env}: destroyed {', '.join(destroyed) or 'nothing'}.", markup=False)

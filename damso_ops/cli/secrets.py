@@ -1,0 +1,87 @@
+"""damso secrets set|list|rm: SSM SecureStrings under /damso/<env>/<role>/<NAME>."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    help="Secrets in SSM Parameter Store (SecureString), never in git, Terraform or S3.\n\n"
+    "damso secrets set prod api API_JWT_SECRET   (value from stdin or a hidden prompt)",
+    no_args_is_help=True,
+)
+
+
+def _ssm(ctx: typer.Context, env: str, role: str | None):
+    from damso_ops import deploy
+    from damso_ops.errors import UsageError
+
+    target = deploy.connect(ctx.obj.config(), env)
+    if role is not None and role not in target.env.roles:
+        raise UsageError(f"Unknown role '{role}' in {env} (roles: {', '.join(sorted(target.env.roles)) or 'none'}).")
+    return target.aws.client("ssm")
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    env: str = typer.Argument(...),
+    role: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Like API_JWT_SECRET."),
+    from_env: Optional[str] = typer.Option(None, "--from-env", help="Read the value from this environment variable."),
+) -> None:
+    """Store a secret. The value comes from --from-env, stdin, or a hidden prompt; never from the command line."""
+    import os
+
+    from damso_ops import secrets
+    from damso_ops.console import err
+    from damso_ops.errors import UsageError
+
+    ssm = _ssm(ctx, env, role)
+    if from_env:
+        value = os.environ.get(from_env, "")
+        if not value:
+            raise UsageError(f"Environment variable {from_env} is not set or empty.")
+    elif not sys.stdin.isatty():
+        value = sys.stdin.read().rstrip("\n")
+    else:
+        value = typer.prompt(f"{name} for {role} of {env}", hide_input=True, err=True)
+    secrets.put(ssm, env, role, name, value)
+    err().print(f"stored {secrets.parameter(env, role, name)}", markup=False)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    env: str = typer.Argument(...),
+    role: Optional[str] = typer.Argument(None),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """List secret names (never values)."""
+    from damso_ops import secrets
+    from damso_ops.console import out, print_json
+
+    ctx.obj.json = json_out
+    found = secrets.names(_ssm(ctx, env, role), env, role)
+    if json_out:
+        print_json([{"role": r, "name": n} for r, n in found])
+    else:
+        for r, n in found:
+            out().print(f"{r}/{n}", markup=False)
+
+
+@app.command("rm")
+def rm(
+    ctx: typer.Context,
+    env: str = typer.Argument(...),
+    role: str = typer.Argument(...),
+    name: str = typer.Argument(...),
+) -> None:
+    """Delete a secret."""
+    from damso_ops import secrets
+    from damso_ops.console import err
+
+    secrets.remove(_ssm(ctx, env, role), env, role, name)
+    err().print(f"removed {secrets.parameter(env, role, name)}", markup=False)
