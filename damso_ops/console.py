@@ -24,8 +24,11 @@ def fancy() -> bool:
 
 
 def out() -> Console:
-    """Results (tables, JSON) go to stdout."""
-    return Console(highlight=False, soft_wrap=True)
+    """Results (tables, JSON) go to stdout; wide enough for image names when piped."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    return console
 
 
 def err() -> Console:
