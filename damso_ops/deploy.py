@@ -6,6 +6,7 @@ Library code: progress goes through on_event, confirmation through confirm().
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -119,10 +120,15 @@ def ensure_state_bucket(t: Target, name: str) -> bool:
     return True
 
 
+# Terraform's plugin cache is not safe for concurrent inits; plans and applies are.
+_INIT_LOCK = threading.Lock()
+
+
 def plan_stack(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = False) -> terraform.PlanSummary:
     workspace.write_inputs(ws, stack, values)
     folder = ws.stack_dir(stack)
-    run(terraform.init_command(folder, ws.env))
+    with _INIT_LOCK:
+        run(terraform.init_command(folder, ws.env))
     result = run(terraform.plan_command(folder, ws.env, destroy=destroy), ok_codes=(0, 2))
     if result.returncode == 0:
         return terraform.PlanSummary(stack, ())

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from damso_ops.config import Config, Environment, Role
 from damso_ops.errors import ConfigError
 
-KNOWN = ("shared", "livekit", "api", "web", "agent", "edge", "data")
+KNOWN = ("shared", "livekit", "api", "web", "agent")
 DEPENDS: Mapping[str, tuple[str, ...]] = {
     "shared": (),
     "edge": ("shared", "api", "web", "livekit"),

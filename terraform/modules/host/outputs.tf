@@ -1,0 +1,24 @@
+output "instance_id" {
+  value = aws_instance.this.id
+}
+
+output "private_ip" {
+  value = aws_instance.this.private_ip
+}
+
+output "public_ip" {
+  description = "The Elastic IP when there is one, else the instance's public IP (empty in a private subnet)."
+  value       = var.associate_eip ? aws_eip.this[0].public_ip : aws_instance.this.public_ip
+}
+
+output "security_group_id" {
+  value = aws_security_group.this.id
+}
+
+output "role_name" {
+  value = aws_iam_role.this.name
+}
+
+output "instance_profile_name" {
+  value = aws_iam_instance_profile.this.name
+}

@@ -1,0 +1,16 @@
+# Env-wide resources: the network and the private, versioned release bucket.
+data "aws_caller_identity" "current" {}
+
+module "network" {
+  source             = "../../modules/network"
+  name               = "${var.project}-${var.env}"
+  vpc_cidr           = var.vpc_cidr
+  availability_zones = var.availability_zones
+  enable_nat_gateway = var.enable_nat_gateway
+}
+
+module "artifacts" {
+  source        = "../../modules/artifacts"
+  bucket_name   = "${var.project}-${var.env}-artifacts-${data.aws_caller_identity.current.account_id}"
+  force_destroy = var.force_destroy_artifacts
+}

@@ -1,0 +1,284 @@
+"""damso deploy against the embedded emulator: real terraform apply, real S3/SSM (moto),
+the reconcile unit run for real against the local Docker engine and registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from damso_ops.aws import AwsTarget
+from tests.integration.conftest import write_config
+
+pytestmark = pytest.mark.integration
+
+AMI = "ami-1e749f67"  # one of moto's built-in images
+ROLES = ("livekit", "api", "web", "agent")
+SENTINELS = {
+    "APP_SECRET": "sentinel-app-secret-6f1d2c",
+    "LIVEKIT_API_SECRET": "sentinel-livekit-secret-93ab",
+}
+COMPOSE = """\
+services:
+  app:
+    image: {{ images["api"] }}
+    command: ["/bin/busybox", "sh", "-c", "mkdir -p /www && echo \\"$$APP_MESSAGE\\" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
+    env_file: [{{ env_file }}, {{ secrets_file }}]
+    healthcheck:
+      test: ["CMD", "/bin/busybox", "sh", "-c", "test \\"$$HEALTHY\\" != 0 && /bin/busybox wget -qO- http://127.0.0.1:8080/ >/dev/null"]
+      interval: 2s
+      timeout: 2s
+      retries: 3
+"""
+
+
+def sandbox_toml(message: str = "hello", healthy: str = "1", timeout: int = 60) -> str:
+    roles = []
+    for role in ROLES:
+        env = {"APP_MESSAGE": f"{message} from {role}", "HEALTHY": healthy, "BUCKET": "${shared.artifact_bucket}"}
+        if role == "agent":
+            env["API_BASE_URL"] = "http://${api.private_ip}:8080"
+        secrets = ["REGISTRY_USERNAME", "REGISTRY_PASSWORD", "APP_SECRET"]
+        if role == "livekit":
+            secrets.append("LIVEKIT_API_SECRET")
+        env_toml = ", ".join(f'{k} = "{v}"' for k, v in env.items())
+        roles.append(
+            f"""
+[environments.sandbox.roles.{role}]
+instance_type = "t3.small"
+ami = "{AMI}"
+services = ["api"]
+compose_template = "compose/app.yml.j2"
+health_timeout = {timeout}
+secrets = {json.dumps(secrets)}
+env = {{ {env_toml} }}
+"""
+        )
+    return (
+        '\n[environments.sandbox]\nsandbox = true\nregion = "ap-northeast-2"\ndomain = "sandbox.test"\n'
+        '[environments.sandbox.build_args]\nPUBLIC_URL = "https://sandbox.test"\n' + "".join(roles)
+    )
+
+
+@pytest.fixture(scope="module")
+def sandbox_project(tmp_path_factory, registry, dockerd, busybox_image, git_root):
+    """A project with the app built and pushed once; the sandbox server is stopped at the end."""
+    from tests.integration.conftest import APP_FILES, Project, make_repo
+
+    base = tmp_path_factory.mktemp("sandbox")
+    repos = {name: make_repo(git_root, f"{name}-{base.name}", commits=1, files=APP_FILES | {"content.txt": "x\n"})
+             for name in ("app", "site", "broken")}  # fmt: skip
+    root = base / "project"
+    (root / "templates" / "compose").mkdir(parents=True)
+    (root / "templates" / "compose" / "app.yml.j2").write_text(COMPOSE)
+    write_config(root, registry.host, repos, sandbox_toml())
+    env = {
+        "DOCKER_HOST": dockerd.host,
+        "GHCR_USERNAME": registry.username,
+        "GHCR_TOKEN": registry.password,
+        "REGISTRY_USERNAME": registry.username,
+        "REGISTRY_PASSWORD": registry.password,
+        "DAMSO_CACHE_DIR": str(base / "cache"),
+        "DAMSO_CONFIG": None,
+        "DAMSO_STATE_DIR": None,
+        "CI": "true",
+        **SENTINELS,
+    }
+    project = Project(root, env, repos, registry)
+    built = project.damso("build", "--ref", "main", "api")
+    assert built.exit_code == 0, built.output
+    project.outputs = [built.output]
+    yield project
+    project.damso("sandbox", "stop")
+    _compose_down_all(root, dockerd.host)
+
+
+def _compose_down_all(root: Path, docker_host: str) -> None:
+    """Remove the containers the local converge started (compose projects damso-sandbox-*)."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host)
+    for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
+        if c.labels.get("com.docker.compose.project", "").startswith("damso-sandbox-"):
+            c.remove(force=True)
+
+
+def deploy(project, *args: str, env: dict | None = None):
+    result = project.damso("deploy", "sandbox", "--yes", "--converge-local", "--json", *args, env=env)
+    project.outputs.append(result.output)
+    data = json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
+    return result, data
+
+
+def aws_of(project) -> AwsTarget:
+    server = json.loads((project.root / ".damso" / "sandbox" / "server.json").read_text())
+    return AwsTarget("ap-northeast-2", f"http://127.0.0.1:{server['port']}")
+
+
+def artifact_bucket(project) -> str:
+    s3 = aws_of(project).client("s3")
+    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if "tfstate" not in b["Name"]]
+    return bucket
+
+
+@pytest.fixture(scope="module")
+def first_deploy(sandbox_project):
+    result, data = deploy(sandbox_project)
+    assert result.exit_code == 0, result.output
+    return data
+
+
+def test_first_deploy_applies_every_stack_and_reaches_healthy(first_deploy):
+    data = first_deploy
+    assert data["changed"] is True and data["healthy"] is True
+    assert set(data["stacks"]) == {"shared", *ROLES}
+    assert all(s["applied"] for s in data["stacks"].values())
+    assert {r["role"] for r in data["instances"].values()} == set(ROLES)
+    assert all(r["status"] == "healthy" and r["running"] == data["release"] for r in data["instances"].values())
+
+
+def test_release_in_s3_has_verified_sums_and_pointer_written_last(sandbox_project, first_deploy):
+    import hashlib
+
+    s3 = aws_of(sandbox_project).client("s3")
+    bucket = artifact_bucket(sandbox_project)
+    release = first_deploy["release"]
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{release}/manifest.json")["Body"].read())
+    assert set(manifest["roles"]) == set(ROLES)
+    times = []
+    for role, files in manifest["roles"].items():
+        assert set(files) == {"compose.yml", "role.env"}
+        for name, digest in files.items():
+            obj = s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{release}/{role}/{name}")
+            assert hashlib.sha256(obj["Body"].read()).hexdigest() == digest
+            times.append(obj["LastModified"])
+    pointer = s3.get_object(Bucket=bucket, Key="sandbox/current")
+    assert json.loads(pointer["Body"].read())["release"] == release
+    assert pointer["LastModified"] >= max(times)
+    assert manifest["images"]["api"]["commit"] == first_deploy_commit(sandbox_project)
+
+
+def first_deploy_commit(project) -> str:
+    latest = json.loads((project.root / ".damso" / "builds" / "latest.json").read_text())
+    return latest["images"]["api"]["commit"]
+
+
+def test_containers_run_with_their_secrets(sandbox_project, first_deploy, docker_client):
+    (agent,) = [c for c in docker_client.containers.list(filters={"label": "com.docker.compose.project=damso-sandbox-agent"})]
+    env = dict(line.split("=", 1) for line in agent.attrs["Config"]["Env"])
+    assert env["APP_SECRET"] == SENTINELS["APP_SECRET"]  # the positive control for the leak test
+    assert env["API_BASE_URL"].startswith("http://10.0.10.")
+    out = agent.exec_run(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]).output.decode()
+    assert out.strip() == "hello from agent"
+
+
+def test_second_deploy_is_a_no_op(sandbox_project, first_deploy):
+    result, data = deploy(sandbox_project)
+    assert result.exit_code == 0, result.output
+    assert data["changed"] is False and data["uploaded"] == 0
+    assert not any(s["applied"] for s in data["stacks"].values())
+    assert data["release"] == first_deploy["release"] and data["healthy"]
+
+
+def test_app_only_change_applies_nothing_and_rolls_out(sandbox_project, first_deploy, docker_client):
+    write_config(sandbox_project.root, sandbox_project.registry.host, sandbox_project.repos, sandbox_toml("changed"))
+    result, data = deploy(sandbox_project)
+    assert result.exit_code == 0, result.output
+    assert data["changed"] is True and data["release"] != first_deploy["release"]
+    assert not any(s["applied"] for s in data["stacks"].values())
+    assert data["uploaded"] == 2 * len(ROLES) + 1  # every role's two files and the manifest
+    (web,) = docker_client.containers.list(filters={"label": "com.docker.compose.project=damso-sandbox-web"})
+    assert web.exec_run(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]).output.decode().strip() == "changed from web"
+
+
+def test_tampered_artifact_is_refused_and_old_release_keeps_running(sandbox_project, first_deploy, docker_client):
+    from damso_ops import config, deploy as deploy_lib
+
+    aws = aws_of(sandbox_project)
+    s3 = aws.client("s3")
+    bucket = artifact_bucket(sandbox_project)
+    current = json.loads(s3.get_object(Bucket=bucket, Key="sandbox/current")["Body"].read())["release"]
+    # A new release whose web compose file was changed after its sum was recorded.
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{current}/manifest.json")["Body"].read())
+    manifest["release"] = "tampered-1"
+    for role, files in manifest["roles"].items():
+        for name in files:
+            body = s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{current}/{role}/{name}")["Body"].read()
+            if role == "web" and name == "compose.yml":
+                body += b"\n# tampered\n"
+            s3.put_object(Bucket=bucket, Key=f"sandbox/releases/tampered-1/{role}/{name}", Body=body)
+    s3.put_object(Bucket=bucket, Key="sandbox/releases/tampered-1/manifest.json", Body=json.dumps(manifest).encode())
+    s3.put_object(Bucket=bucket, Key="sandbox/current", Body=json.dumps({"release": "tampered-1", "content": "x"}).encode())
+    try:
+        cfg = config.load(sandbox_project.config)
+        target = deploy_lib.Target(cfg, "sandbox", aws)
+        (instance,) = [i for i, r in deploy_lib.releases.reports(s3, bucket, "sandbox").items() if r["role"] == "web"]
+        cmd = deploy_lib.reconcile_command(target, "web", instance, bucket)
+        env = {**os.environ, **cmd.env, "DOCKER_HOST": sandbox_project.env["DOCKER_HOST"]}
+        proc = subprocess.run(cmd.argv, cwd=cmd.cwd, env=env, capture_output=True, text=True)
+        assert proc.returncode == 1
+        report = json.loads(s3.get_object(Bucket=bucket, Key=f"sandbox/reports/{instance}.json")["Body"].read())
+        assert report["status"] == "rejected" and "checksum mismatch for web/compose.yml" in report["error"]
+        assert report["running"] == current
+        (web,) = docker_client.containers.list(filters={"label": "com.docker.compose.project=damso-sandbox-web"})
+        assert web.status == "running"
+    finally:
+        s3.put_object(Bucket=bucket, Key="sandbox/current", Body=json.dumps({"release": current, "content": manifest["content"]}).encode())
+
+
+def test_unhealthy_release_times_out_and_shows_why(sandbox_project, first_deploy):
+    write_config(sandbox_project.root, sandbox_project.registry.host, sandbox_project.repos,
+                 sandbox_toml("sick", healthy="0", timeout=15))  # fmt: skip
+    try:
+        result, data = deploy(sandbox_project, "--only", "web", "--timeout", "40")
+        assert result.exit_code == 1
+        assert "is not healthy" in result.output or "did not report healthy" in result.output
+        assert "web (" in result.output and "app: " in result.output and "health unhealthy" in result.output
+    finally:
+        write_config(sandbox_project.root, sandbox_project.registry.host, sandbox_project.repos, sandbox_toml("changed"))
+        restored, _ = deploy(sandbox_project)
+        assert restored.exit_code == 0, restored.output
+
+
+def test_no_secret_leaks_anywhere(sandbox_project, first_deploy):
+    """Sentinel secret values appear in SSM (and the containers) and nowhere else."""
+    aws = aws_of(sandbox_project)
+    s3, ssm, ec2 = aws.client("s3"), aws.client("ssm"), aws.client("ec2")
+    values = [*SENTINELS.values(), sandbox_project.registry.password]
+    stored = ssm.get_parameter(Name="/damso/sandbox/livekit/LIVEKIT_API_SECRET", WithDecryption=True)["Parameter"]
+    assert stored["Value"] == SENTINELS["LIVEKIT_API_SECRET"] and stored["Type"] == "SecureString"
+
+    def assert_clean(what: str, text: str) -> None:
+        for value in values:
+            assert value not in text, f"a secret leaked into {what}"
+
+    for i, output in enumerate(sandbox_project.outputs):
+        assert_clean(f"console output #{i}", output)
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for v in page.get("Versions", []):
+                body = s3.get_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+                assert_clean(f"s3://{bucket}/{v['Key']}", body.decode(errors="replace"))
+    state_dir = sandbox_project.root / ".damso"
+    checked = 0
+    for path in state_dir.rglob("*"):
+        if path.is_file() and "hosts" not in path.parts and path.suffix != ".lock":
+            assert_clean(str(path), path.read_bytes().decode(errors="replace"))
+            checked += 1
+    assert (state_dir / "logs" / "damso.log").is_file() and checked > 10
+    for plan in state_dir.rglob("damso.tfplan"):
+        shown = subprocess.run(["terraform", "show", "-json", plan.name], cwd=plan.parent, capture_output=True, text=True,
+                               env={**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null"})  # fmt: skip
+        assert_clean(f"plan {plan}", shown.stdout)
+    for reservation in ec2.describe_instances()["Reservations"]:
+        for inst in reservation["Instances"]:
+            attr = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
+            import base64
+
+            user_data = base64.b64decode(attr["UserData"].get("Value", "")).decode(errors="replace")
+            assert "damso-reconcile" in user_data  # it is the bootstrap indeed
+            assert_clean(f"user-data of {inst['InstanceId']}", user_data)
