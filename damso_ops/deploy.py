@@ -297,7 +297,8 @@ def make_release(t: Target, roles, images, outputs, bucket, bm, s3) -> releases.
                     for n in prev["roles"][r]
                 }
         image_info = {**prev.get("images", {}), **image_info}
-    return releases.make(t.env_name, files, image_info, t.cfg.registry.host, bm.id)
+    settings = {r: {"health_timeout": t.env.roles[r].health_timeout} for r in t.env.roles}
+    return releases.make(t.env_name, files, image_info, t.cfg.registry.host, bm.id, settings)
 
 
 def _image_info(bm: manifests.BuildManifest, service: str) -> dict:
@@ -321,7 +322,6 @@ def reconcile_command(t: Target, role: str, instance: str, bucket: str) -> Comma
         "DAMSO_BUCKET": bucket,
         "DAMSO_INSTANCE_ID": instance,
         "DAMSO_WORKDIR": str(workdir),
-        "DAMSO_HEALTH_TIMEOUT": str(t.env.roles[role].health_timeout),
         "DOCKER_CONFIG": str(workdir / "docker"),
     }
     return Command((sys.executable, str(path)), cwd=workdir, env=env)

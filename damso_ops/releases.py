@@ -46,13 +46,15 @@ def make(
     images: Mapping[str, Mapping],
     registry: str,
     build_id: str | None,
+    settings: Mapping[str, Mapping] | None = None,
     now: datetime | None = None,
 ) -> Release:
     """A release whose id ends in a hash of its content: same content, same hash."""
     now = now or datetime.now(timezone.utc)
     encoded = {role: {n: c.encode() for n, c in sorted(fs.items())} for role, fs in sorted(files.items())}
     sums = {role: {n: sha256(b) for n, b in fs.items()} for role, fs in encoded.items()}
-    content = sha256(json.dumps({"roles": sums, "registry": registry}, sort_keys=True).encode())
+    settings = {role: dict(v) for role, v in (settings or {}).items()}
+    content = sha256(json.dumps({"roles": sums, "registry": registry, "settings": settings}, sort_keys=True).encode())
     release_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{content[:10]}"
     manifest = {
         "release": release_id,
@@ -64,6 +66,7 @@ def make(
         "registry": registry,
         "images": dict(images),
         "roles": sums,
+        "settings": settings,  # per role, read by the hosts: {"health_timeout": seconds}
     }
     return Release(release_id, env, content, encoded, manifest)
 

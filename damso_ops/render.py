@@ -64,7 +64,6 @@ def _context(cfg: Config, env_name: str, role_name: str, role: Role, bucket: str
         "secrets_file": SECRETS_FILE,
         "region": cfg.environments[env_name].region,
         "bucket": bucket,
-        "health_timeout": role.health_timeout,
     }
 
 

@@ -4,7 +4,8 @@
 Installed by user-data, run by a systemd timer and at boot. Standard library
 plus boto3 (Ubuntu's python3-boto3). Reads /etc/damso/host.env:
 DAMSO_ENV, DAMSO_ROLE, DAMSO_BUCKET, AWS_REGION [, DAMSO_INSTANCE_ID,
-DAMSO_WORKDIR, DAMSO_HEALTH_TIMEOUT, AWS_ENDPOINT_URL for an emulator].
+DAMSO_WORKDIR, AWS_ENDPOINT_URL for an emulator]. The health timeout comes
+with each release (manifest.json "settings"), so user-data never changes.
 
 Steps: read <env>/current; download this role's files of that release; verify
 every sha256 (a mismatch keeps the running release and is reported); write the
@@ -64,7 +65,7 @@ class Host:
         self.role = os.environ["DAMSO_ROLE"]
         self.bucket = os.environ["DAMSO_BUCKET"]
         self.workdir = os.environ.get("DAMSO_WORKDIR", "/var/lib/damso")
-        self.health_timeout = float(os.environ.get("DAMSO_HEALTH_TIMEOUT", "600"))
+        self.health_timeout = 600.0
         self.project = f"damso-{self.env}-{self.role}"
         self.instance = instance_id()
         session = boto3.session.Session(region_name=os.environ.get("AWS_REGION"))
@@ -88,6 +89,8 @@ class Host:
         files = manifest["roles"].get(self.role)
         if files is None:
             raise Rejected(f"release {release} has nothing for role {self.role}")
+        settings = manifest.get("settings", {}).get(self.role, {})
+        self.health_timeout = float(settings.get("health_timeout", self.health_timeout))
         target = os.path.join(self.workdir, "releases", release)
         staging = target + ".partial"
         shutil.rmtree(staging, ignore_errors=True)
@@ -187,7 +190,11 @@ class Host:
         applied_file = os.path.join(self.workdir, "applied")
         applied = open(applied_file).read().strip() if os.path.exists(applied_file) else None
         try:
-            if release != applied:
+            if release == applied:
+                manifest = json.loads(self.get(f"{self.env}/releases/{release}/manifest.json"))
+                settings = manifest.get("settings", {}).get(self.role, {})
+                self.health_timeout = float(settings.get("health_timeout", self.health_timeout))
+            else:
                 folder, manifest = self.fetch(release)
                 self.login(folder, manifest.get("registry"))
                 for step in (("pull",), ("up", "-d", "--remove-orphans")):

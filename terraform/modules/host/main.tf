@@ -135,6 +135,12 @@ resource "aws_instance" "this" {
     volume_size = var.volume_size
     encrypted   = true
   }
+
+  # The bootstrap only installs the reconcile unit; releases arrive through S3.
+  # A newer bootstrap must not stop a running host.
+  lifecycle {
+    ignore_changes = [user_data]
+  }
 }
 
 resource "aws_eip" "this" {
