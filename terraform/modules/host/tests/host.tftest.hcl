@@ -1,0 +1,94 @@
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "ap-northeast-2" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+}
+
+variables {
+  project         = "damso"
+  env             = "prod"
+  role            = "api"
+  vpc_id          = "vpc-1"
+  subnet_id       = "subnet-1"
+  ami_id          = "ami-1"
+  instance_type   = "t3.medium"
+  volume_size     = 30
+  artifact_bucket = "damso-prod-artifacts"
+  ingress_rules   = [{ description = "api", protocol = "tcp", from_port = 8080, to_port = 8080, cidr_blocks = ["10.0.0.0/16"] }]
+}
+
+run "ssh_closed_by_default_and_imdsv2_required" {
+  command = plan
+
+  assert {
+    condition     = length([for r in aws_security_group.this.ingress : r if r.from_port == 22]) == 0
+    error_message = "SSH must be closed when ssh_cidrs is empty."
+  }
+
+  assert {
+    condition     = length(aws_security_group.this.ingress) == 1
+    error_message = "Only the given ingress rules may be open."
+  }
+
+  assert {
+    condition     = aws_instance.this.metadata_options[0].http_tokens == "required"
+    error_message = "IMDSv2 must be required."
+  }
+
+  assert {
+    condition     = aws_instance.this.root_block_device[0].encrypted && aws_instance.this.root_block_device[0].volume_size == 30
+    error_message = "The root volume must be encrypted and sized from the variable."
+  }
+
+  assert {
+    condition     = length(aws_eip.this) == 0
+    error_message = "No Elastic IP unless asked."
+  }
+}
+
+run "ssh_open_only_to_given_cidrs" {
+  command = plan
+
+  variables {
+    ssh_cidrs     = ["203.0.113.7/32"]
+    associate_eip = true
+  }
+
+  assert {
+    condition     = one([for r in aws_security_group.this.ingress : r.cidr_blocks if r.from_port == 22]) == tolist(["203.0.113.7/32"])
+    error_message = "SSH must be open only to ssh_cidrs."
+  }
+
+  assert {
+    condition     = length(aws_eip.this) == 1
+    error_message = "associate_eip must create an Elastic IP."
+  }
+}
+
+run "policy_scoped_to_env_and_role" {
+  command = plan
+
+  assert {
+    condition     = jsondecode(aws_iam_role_policy.this.policy).Statement[0].Resource == "arn:aws:s3:::damso-prod-artifacts/prod/*"
+    error_message = "Release reads must be scoped to the env's prefix."
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role_policy.this.policy).Statement[2].Resource == "arn:aws:s3:::damso-prod-artifacts/prod/reports/*"
+    error_message = "Writes must be scoped to the env's reports."
+  }
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.this.policy).Statement[3].Resource == [
+      "arn:aws:ssm:ap-northeast-2:123456789012:parameter/damso/prod/api",
+      "arn:aws:ssm:ap-northeast-2:123456789012:parameter/damso/prod/api/*",
+    ]
+    error_message = "Parameter reads must be scoped to the role's prefix."
+  }
+}
