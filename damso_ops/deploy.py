@@ -51,6 +51,18 @@ def connect(cfg: Config, env_name: str) -> Target:
     return Target(cfg, env_name, AwsTarget(env.region))
 
 
+def preflight(cfg: Config, env_name: str, only: list[str] | None, build_manifest: Path | None) -> None:
+    """Everything that can be checked before touching AWS: bad input changes nothing."""
+    import shutil
+
+    offline = Target(cfg, env_name, AwsTarget(cfg.environment(env_name).region))
+    roles = selected_roles(offline, only or [])
+    load_images(offline, build_manifest, roles)
+    stacks.check_references(env_name, offline.env)
+    if not shutil.which("terraform"):
+        raise DamsoError("terraform is not on the PATH.", hint="Install Terraform 1.6 or newer, then run 'damso doctor'.")
+
+
 @dataclass
 class DeployResult:
     env: str

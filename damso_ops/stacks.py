@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 from damso_ops.config import Config, Environment, Role
 from damso_ops.errors import ConfigError
@@ -82,3 +84,35 @@ def inputs(
             if dep in outputs:
                 values[f"{dep}_instance_id"] = outputs[dep]["instance_id"]
     return values
+
+
+@lru_cache(maxsize=None)
+def declared_outputs(stack: str) -> frozenset[str]:
+    """Output names a stack declares (read from its .tf files, without running terraform)."""
+    from damso_ops import paths
+
+    folder = paths.data_dir("terraform") / "stacks" / stack
+    names = set()
+    for tf in folder.glob("*.tf"):
+        names.update(re.findall(r'^output\s+"([^"]+)"', tf.read_text(), flags=re.M))
+    return frozenset(names)
+
+
+def check_references(env_name: str, env: Environment) -> None:
+    """Every ${stack.output} in role env values names a stack this env applies and an output it has."""
+    from damso_ops.render import REF
+
+    applied = stack_names(env_name, env)
+    for role_name, role in env.roles.items():
+        for key, value in role.env.items():
+            for stack, output in REF.findall(value):
+                where = f"environments.{env_name}.roles.{role_name}.env.{key}"
+                if stack not in applied:
+                    raise ConfigError(
+                        f"{where} refers to stack '{stack}', which {env_name} does not apply (stacks: {', '.join(applied)})."
+                    )
+                if output not in declared_outputs(stack):
+                    raise ConfigError(
+                        f"{where} refers to output '{output}' of stack '{stack}', which has no such output "
+                        f"(outputs: {', '.join(sorted(declared_outputs(stack)))})."
+                    )

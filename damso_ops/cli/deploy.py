@@ -58,6 +58,7 @@ def deploy(
     state = ctx.obj
     state.json = json_out
     cfg = state.config()
+    lib.preflight(cfg, env, only, build_manifest)
     target = lib.connect(cfg, env)
     if converge_local and not target.aws.emulated:
         raise typer.BadParameter("--converge-local is only for sandbox environments.")
@@ -105,6 +106,7 @@ def plan(
 
     state = ctx.obj
     state.json = json_out
+    lib.preflight(state.config(), env, only, build_manifest)
     target = lib.connect(state.config(), env)
     result = lib.deploy(
         target,
