@@ -79,6 +79,8 @@ class Role(Model):
 class Environment(Model):
     region: str = "ap-northeast-2"
     domain: str = ""
+    zone_id: str = Field(default="", description="Route53 hosted zone of the domain (edge, livekit records)")
+    certificate_arn: str = Field(default="", description="ACM certificate for the edge stack")
     sandbox: bool = Field(default=False, description="run against damso's embedded AWS emulator")
     stacks: list[Name] = Field(default=[], description="extra stacks besides shared and the roles' own")
     ssh_cidrs: list[str] = []
@@ -148,6 +150,13 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
                         )
                     )
     for env_name, env in cfg.environments.items():
+        if "edge" in env.stacks:
+            for key in ("domain", "certificate_arn"):
+                if not getattr(env, key):
+                    problems.append((f"environments.{env_name}.{key}", "is required by the edge stack"))
+            for role in ("api", "web"):
+                if role not in env.roles:
+                    problems.append((f"environments.{env_name}.roles.{role}", "is required by the edge stack"))
         for role_name, role in env.roles.items():
             for svc in role.services:
                 if svc not in cfg.services:

@@ -9,7 +9,7 @@ from functools import lru_cache
 from damso_ops.config import Config, Environment, Role
 from damso_ops.errors import ConfigError
 
-KNOWN = ("shared", "livekit", "api", "web", "agent")
+KNOWN = ("shared", "livekit", "api", "web", "agent", "edge", "data")
 DEPENDS: Mapping[str, tuple[str, ...]] = {
     "shared": (),
     "edge": ("shared", "api", "web", "livekit"),
@@ -62,7 +62,9 @@ def inputs(
     if stack == "shared":
         return values
     shared = outputs["shared"]
-    values.update(vpc_id=shared["vpc_id"], vpc_cidr=shared["vpc_cidr"], artifact_bucket=shared["artifact_bucket"])
+    values.update(vpc_id=shared["vpc_id"], vpc_cidr=shared["vpc_cidr"])
+    if stack not in ("edge", "data"):
+        values.update(artifact_bucket=shared["artifact_bucket"])
     owner = roles_by_stack(env).get(stack)
     if owner:
         role_name, role = owner
@@ -77,9 +79,14 @@ def inputs(
             ssh_cidrs=list(env.ssh_cidrs),
         )
     if stack == "data":
-        values.update(data_subnet_ids=shared["data_subnet_ids"])
+        values.update(data_subnet_ids=shared["data_subnet_ids"], create_redis_parameter_group=not env.sandbox)
     if stack == "edge":
-        values.update(public_subnet_ids=shared["public_subnet_ids"], domain=env.domain)
+        values.update(
+            public_subnet_ids=shared["public_subnet_ids"],
+            domain=env.domain,
+            zone_id=env.zone_id,
+            certificate_arn=env.certificate_arn,
+        )
         for dep in ("api", "web", "livekit"):
             if dep in outputs:
                 values[f"{dep}_instance_id"] = outputs[dep]["instance_id"]

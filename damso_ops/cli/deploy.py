@@ -50,6 +50,7 @@ def deploy(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until every instance reports the release healthy."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for health (default: from the roles)."),
     converge_local: bool = typer.Option(False, "--converge-local", help="Sandbox: run each instance's reconcile unit on this machine."),
+    jobs: int = typer.Option(4, "--jobs", "-j", min=1, help="Stacks planned and applied at once."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     from damso_ops import deploy as lib
@@ -72,6 +73,7 @@ def deploy(
         wait=wait,
         timeout=timeout,
         converge_local=converge_local,
+        jobs=jobs,
     )
     if json_out:
         print_json(result.to_dict())

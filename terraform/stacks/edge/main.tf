@@ -1,0 +1,14 @@
+# The public edge: ALB for the console and the API, NLB for LiveKit signalling.
+module "edge" {
+  source              = "../../modules/edge"
+  name                = "${var.project}-${var.env}"
+  vpc_id              = var.vpc_id
+  public_subnet_ids   = var.public_subnet_ids
+  domain              = var.domain
+  zone_id             = var.zone_id
+  certificate_arn     = var.certificate_arn
+  api_instance_id     = var.api_instance_id
+  web_instance_id     = var.web_instance_id
+  livekit_instance_id = var.livekit_instance_id
+  livekit_name        = "${var.env}-livekit"
+}

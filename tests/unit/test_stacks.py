@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+
+from damso_ops import config, stacks, terraform
+from damso_ops.errors import ConfigError
+
+BASE = """
+[registry]
+host = "h"
+namespace = "n"
+[repositories.r]
+url = "u"
+[services.api]
+repo = "r"
+image = "api"
+"""
+
+SHARED = {
+    "vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16", "artifact_bucket": "b",
+    "public_subnet_ids": ["pub-a", "pub-c"], "private_subnet_ids": ["priv"], "data_subnet_ids": ["d1", "d2"],
+}  # fmt: skip
+
+
+def cfg(env_toml: str):
+    return config.parse(BASE + env_toml, Path("/p/damso.toml"))
+
+
+ENV = """
+[environments.prod]
+domain = "sodam.store"
+certificate_arn = "arn:cert"
+stacks = ["edge", "data"]
+[environments.prod.roles.api]
+ami = "ami-1"
+instance_type = "t3.medium"
+volume_size = 30
+services = ["api"]
+[environments.prod.roles.web]
+ami = "ami-1"
+[environments.prod.roles.livekit]
+ami = "ami-2"
+"""
+
+
+def test_layers_put_shared_first_and_edge_last():
+    c = cfg(ENV)
+    names = stacks.stack_names("prod", c.environments["prod"])
+    assert names == ["shared", "api", "web", "livekit", "edge", "data"]
+    assert stacks.layers(names) == [["shared"], ["api", "web", "livekit", "data"], ["edge"]]
+
+
+def test_role_stack_inputs_come_from_config_and_shared_outputs():
+    c = cfg(ENV)
+    values = stacks.inputs(c, "prod", "api", {"shared": SHARED}, {"api": "#!/bin/bash"})
+    assert values == {
+        "project": "damso", "env": "prod", "region": "ap-northeast-2", "vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16",
+        "artifact_bucket": "b", "role": "api", "subnet_id": "priv", "ami_id": "ami-1", "instance_type": "t3.medium",
+        "volume_size": 30, "user_data": "#!/bin/bash", "ssh_cidrs": [],
+    }  # fmt: skip
+    livekit = stacks.inputs(c, "prod", "livekit", {"shared": SHARED}, {"livekit": ""})
+    assert livekit["subnet_id"] == "pub-a"  # LiveKit is public
+
+
+def test_edge_and_data_inputs():
+    c = cfg(ENV)
+    outputs = {"shared": SHARED, "api": {"instance_id": "i-a"}, "web": {"instance_id": "i-w"}, "livekit": {"instance_id": "i-l"}}
+    edge = stacks.inputs(c, "prod", "edge", outputs, {})
+    assert edge["api_instance_id"] == "i-a" and edge["livekit_instance_id"] == "i-l"
+    assert edge["certificate_arn"] == "arn:cert" and edge["public_subnet_ids"] == ["pub-a", "pub-c"]
+    data = stacks.inputs(c, "prod", "data", outputs, {})
+    assert data["data_subnet_ids"] == ["d1", "d2"] and data["create_redis_parameter_group"] is True
+
+
+def test_edge_needs_certificate_and_roles():
+    with pytest.raises(ConfigError, match="environments.prod.certificate_arn is required by the edge stack"):
+        cfg(ENV.replace('certificate_arn = "arn:cert"\n', ""))
+
+
+def test_unknown_stack_and_reference_checks():
+    c = cfg(ENV.replace('stacks = ["edge", "data"]', 'stacks = ["nope"]'))
+    with pytest.raises(ConfigError, match="unknown stack 'nope'"):
+        stacks.stack_names("prod", c.environments["prod"])
+    c = cfg(ENV + '[environments.prod.roles.agent]\nami = "a"\nenv = { X = "${data.redis_endpoint}", Y = "${api.private_ip}" }\n')
+    stacks.check_references("prod", c.environments["prod"])  # both exist
+
+
+def test_every_stack_declares_what_damso_reads():
+    assert {"vpc_id", "vpc_cidr", "artifact_bucket", "public_subnet_ids", "private_subnet_ids", "data_subnet_ids"} <= stacks.declared_outputs("shared")
+    for role_stack in ("api", "web", "agent", "livekit"):
+        assert {"instance_id", "private_ip"} <= stacks.declared_outputs(role_stack)
+
+
+def test_plan_summary_counts_actions():
+    plan = {"resource_changes": [
+        {"address": "a.b", "change": {"actions": ["create"]}},
+        {"address": "a.c", "change": {"actions": ["delete", "create"]}},
+        {"address": "a.d", "change": {"actions": ["no-op"]}},
+        {"address": "a.e", "change": {"actions": ["update"]}},
+    ]}  # fmt: skip
+    summary = terraform.summarize("api", plan)
+    assert summary.changes == (("create", "a.b"), ("replace", "a.c"), ("update", "a.e"))
+    assert summary.text() == "1 to create, 1 to update, 1 to replace"
+    assert terraform.summarize("x", {}).text() == "no changes"
+
+
+def test_backend_and_override_for_the_emulator():
+    text = terraform.backend_hcl("state", "prod/api.tfstate", "ap-northeast-2", "http://127.0.0.1:5")
+    assert 'key = "prod/api.tfstate"' in text and "use_lockfile = true" in text and 'endpoints = { s3 = "http://127.0.0.1:5" }' in text
+    assert "endpoints" not in terraform.backend_hcl("state", "k", "r", None)
+    override = terraform.override_tf("http://127.0.0.1:5")
+    assert 'ssm = "http://127.0.0.1:5"' in override and "s3_use_path_style           = true" in override
