@@ -56,8 +56,11 @@ def cli_env(home: Path) -> dict[str, str]:
     text = cli_config_text(find_mirror())
     if not rc.is_file() or rc.read_text() != text:
         rc.write_text(text)
-    plugin_cache = home / "plugin-cache"
-    plugin_cache.mkdir(exist_ok=True)
+    # One provider cache per user (the AWS provider is ~700 MB), whatever DAMSO_CACHE_DIR says.
+    from platformdirs import user_cache_dir
+
+    plugin_cache = Path(os.environ.get("TF_PLUGIN_CACHE_DIR") or Path(user_cache_dir("damso")) / "terraform-plugins")
+    plugin_cache.mkdir(parents=True, exist_ok=True)
     return {
         "TF_CLI_CONFIG_FILE": str(rc),
         "TF_PLUGIN_CACHE_DIR": str(plugin_cache),

@@ -40,6 +40,8 @@ class DamsoGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except DamsoError as exc:
+            if isinstance(ctx.obj, State) and ctx.obj.verbose:
+                traceback.print_exc()
             _render_error(ctx, exc.message, exc.hint, exc.details)
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):

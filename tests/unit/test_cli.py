@@ -43,3 +43,14 @@ def test_unknown_service_fails_before_touching_docker(tmp_path):
     result = runner.invoke(app, ["--config", str(path), "build", "nope", "--json"], env={"DOCKER_HOST": "unix:///nonexistent"})
     assert result.exit_code == 2
     assert json.loads(result.stdout)["error"] == "Unknown service 'nope' (known: x)."
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    result = runner.invoke(app, ["--verbose", "--config", str(tmp_path / "none.toml"), "build"])
+    assert result.exit_code == 2
+    assert "Traceback" in result.output and "does not exist" in result.output
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("damso ")
