@@ -25,7 +25,13 @@ class Workspace:
 
 
 def _sync_tree(src: Path, dst: Path) -> None:
-    """Copy *.tf/*.hcl files, keeping what terraform made (.terraform, locks, plans)."""
+    """Copy the tree (symlinked files as their content), keeping what terraform made
+    (.terraform, locks, plans) and removing .tf files that are gone from damso's tree."""
+    if dst.is_dir():
+        for stale in dst.rglob("*.tf"):
+            rel = stale.relative_to(dst)
+            if ".terraform" not in rel.parts and stale.name != terraform.OVERRIDE_FILE and not (src / rel).exists():
+                stale.unlink()
     for path in src.rglob("*"):
         if path.is_dir() or ".terraform" in path.parts or path.name.endswith(".tfstate"):
             continue

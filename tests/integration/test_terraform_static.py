@@ -13,7 +13,7 @@ from damso_ops import paths, terraform
 pytestmark = pytest.mark.integration
 
 TREE = paths.data_dir("terraform")
-STACKS = sorted(p.name for p in (TREE / "stacks").iterdir() if p.is_dir())
+STACKS = sorted(p.name for p in (TREE / "stacks").iterdir() if p.is_dir() and not p.name.startswith("_"))
 MODULES = sorted(p.name for p in (TREE / "modules").iterdir() if p.is_dir())
 
 

@@ -1,15 +1,1 @@
-output "instance_id" {
-  value = module.host.instance_id
-}
-
-output "private_ip" {
-  value = module.host.private_ip
-}
-
-output "public_ip" {
-  value = module.host.public_ip
-}
-
-output "security_group_id" {
-  value = module.host.security_group_id
-}
+../_common/host_outputs.tf
