@@ -282,3 +282,46 @@ def test_no_secret_leaks_anywhere(sandbox_project, first_deploy):
             user_data = base64.b64decode(attr["UserData"].get("Value", "")).decode(errors="replace")
             assert "damso-reconcile" in user_data  # it is the bootstrap indeed
             assert_clean(f"user-data of {inst['InstanceId']}", user_data)
+
+
+def test_plan_and_diff_show_changes_and_apply_nothing(sandbox_project, first_deploy):
+    s3 = aws_of(sandbox_project).client("s3")
+    bucket = artifact_bucket(sandbox_project)
+    before = s3.get_object(Bucket=bucket, Key="sandbox/current")["Body"].read()
+    result = sandbox_project.damso("plan", "sandbox")
+    sandbox_project.outputs.append(result.output)
+    assert result.exit_code == 0, result.output
+    assert "files: unchanged against the current release" in result.stdout
+    for stack in ("shared", *ROLES):
+        assert f"{stack}: no changes" in result.stdout
+    write_config(sandbox_project.root, sandbox_project.registry.host, sandbox_project.repos, sandbox_toml("planned"))
+    try:
+        diff = sandbox_project.damso("diff", "sandbox")
+        sandbox_project.outputs.append(diff.output)
+        assert diff.exit_code == 0, diff.output
+        assert "files: web/role.env changes" in diff.stdout
+        assert "\n-APP_MESSAGE=" in diff.stdout and "\n+APP_MESSAGE=planned from web" in diff.stdout
+    finally:
+        write_config(sandbox_project.root, sandbox_project.registry.host, sandbox_project.repos, sandbox_toml("changed"))
+    assert s3.get_object(Bucket=bucket, Key="sandbox/current")["Body"].read() == before
+
+
+def test_destroy_needs_typed_confirmation_then_destroys_one_role(sandbox_project, first_deploy):
+    ec2 = aws_of(sandbox_project).client("ec2")
+
+    def running_roles() -> set[str]:
+        tags = [{t["Key"]: t["Value"] for t in i.get("Tags", [])} for r in ec2.describe_instances()["Reservations"]
+                for i in r["Instances"] if i["State"]["Name"] != "terminated"]  # fmt: skip
+        return {t.get("Role") for t in tags}
+
+    refused = sandbox_project.damso("destroy", "sandbox", "--only", "web")
+    assert refused.exit_code == 2 and "Refusing to destroy sandbox without confirmation; pass --confirm sandbox." in refused.output
+    wrong = sandbox_project.damso("destroy", "sandbox", "--only", "web", "--confirm", "prod")
+    assert wrong.exit_code == 2 and "does not match" in wrong.output
+    assert "web" in running_roles()
+    result = sandbox_project.damso("destroy", "sandbox", "--only", "web", "--confirm", "sandbox", "--json")
+    assert result.exit_code == 0, result.output
+    import json as _json
+
+    assert _json.loads(result.stdout)["destroyed"] == ["web"]
+    assert running_roles() == {"livekit", "api", "agent"}
