@@ -10,7 +10,6 @@ import logging
 import os
 import shlex
 import subprocess
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +99,3 @@ def run(
         raise CommandError(command.text(), returncode, result.tail())
     return result
 
-
-def tail_of(lines: deque[str] | list[str], n: int = TAIL_LINES) -> str:
-    return "\n".join(list(lines)[-n:])

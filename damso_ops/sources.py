@@ -43,13 +43,16 @@ def ls_remote(url: str) -> Command:
     return git("ls-remote", "--heads", "--tags", url)
 
 
+def init_commands(url: str, worktree: Path) -> list[Command]:
+    """A repository at worktree whose origin is url (new, or an existing cache)."""
+    if not (worktree / ".git").is_dir():
+        return [git("init", "-q", str(worktree)), git("remote", "add", "origin", url, cwd=worktree)]
+    return [git("remote", "set-url", "origin", url, cwd=worktree)]
+
+
 def fetch_commit_commands(url: str, sha: str, worktree: Path) -> list[Command]:
     """Commands that make `worktree` a clean checkout of exactly `sha`."""
-    cmds = []
-    if not (worktree / ".git").is_dir():
-        cmds += [git("init", "-q", str(worktree)), git("remote", "add", "origin", url, cwd=worktree)]
-    else:
-        cmds.append(git("remote", "set-url", "origin", url, cwd=worktree))
+    cmds = init_commands(url, worktree)
     cmds += [
         git("fetch", "-q", "--depth", "1", "--no-tags", "origin", sha, cwd=worktree),
         git("checkout", "-q", "--force", "--detach", sha, cwd=worktree),
@@ -146,7 +149,9 @@ def resolve(repo: str, url: str, ref: str, cache_root: Path) -> Resolved:
 
 
 def _expand_abbreviated(url: str, abbrev: str, worktree: Path) -> tuple[str, str] | None:
-    _ensure_repo(url, worktree)
+    worktree.mkdir(parents=True, exist_ok=True)
+    for cmd in init_commands(url, worktree):
+        run(cmd)
     run(history_fetch(worktree))
     result = run(git("rev-parse", "--verify", "--quiet", f"{abbrev}^{{commit}}", cwd=worktree), check=False)
     if result.ok and FULL_SHA.match(result.output.strip()):
@@ -154,13 +159,6 @@ def _expand_abbreviated(url: str, abbrev: str, worktree: Path) -> tuple[str, str
     if "ambiguous" in result.output:
         raise UsageError(f"Abbreviated commit '{abbrev}' is ambiguous; give more characters.")
     return None
-
-
-def _ensure_repo(url: str, worktree: Path) -> None:
-    if not (worktree / ".git").is_dir():
-        worktree.mkdir(parents=True, exist_ok=True)
-        run(git("init", "-q", str(worktree)))
-        run(git("remote", "add", "origin", url, cwd=worktree))
 
 
 def checkout(resolved: Resolved, cache_root: Path) -> Path:
