@@ -139,13 +139,24 @@ _INIT_LOCK = threading.Lock()
 def plan_stack(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = False) -> terraform.PlanSummary:
     workspace.write_inputs(ws, stack, values)
     folder = ws.stack_dir(stack)
-    with _INIT_LOCK:
-        run(terraform.init_command(folder, ws.env))
+    init(ws, stack)
     result = run(terraform.plan_command(folder, ws.env, destroy=destroy), ok_codes=(0, 2))
     if result.returncode == 0:
         return terraform.PlanSummary(stack, ())
     shown = run(terraform.show_command(folder, ws.env))
     return terraform.summarize(stack, json.loads(shown.output))
+
+
+def init(ws: workspace.Workspace, stack: str) -> None:
+    """terraform init, skipped when the stack's code and backend are as at the last init."""
+    folder = ws.stack_dir(stack)
+    stamp = folder / ".terraform" / "damso-init.sha256"
+    key = workspace.init_key(folder)
+    if stamp.is_file() and stamp.read_text() == key:
+        return
+    with _INIT_LOCK:
+        run(terraform.init_command(folder, ws.env))
+    stamp.write_text(key)
 
 
 def apply_stack(ws: workspace.Workspace, stack: str) -> None:
@@ -402,7 +413,7 @@ def destroy(t: Target, order: list[str], on_event: Event) -> list[str]:
     if not bucket_exists(t, bucket):
         raise DamsoError(f"{t.env_name} has no state bucket {bucket}: nothing to destroy.")
     ws = workspace.prepare(t.state_dir, t.env_name, t.aws, bucket, ["shared", *order])
-    run(terraform.init_command(ws.stack_dir("shared"), ws.env))
+    init(ws, "shared")
     outputs = {"shared": stack_outputs(ws, "shared")}
     destroyed = []
     for stack in order:

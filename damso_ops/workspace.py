@@ -62,6 +62,18 @@ def prepare(state_dir: Path, env_name: str, aws: AwsTarget, state_bucket: str, s
     return Workspace(root, env)
 
 
+def init_key(stack_dir: Path) -> str:
+    """What terraform init depends on: the stack's and the modules' .tf files, and the backend config."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    modules = sorted((stack_dir.parent.parent / "modules").rglob("*.tf"))
+    for path in sorted([*stack_dir.glob("*.tf"), stack_dir / terraform.BACKEND_FILE]) + modules:
+        if path.is_file():
+            digest.update(str(path.relative_to(stack_dir.parent.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def write_inputs(ws: Workspace, stack: str, values: dict) -> None:
     path = ws.stack_dir(stack) / terraform.VARS_FILE
     text = json.dumps(values, indent=2, sort_keys=True) + "\n"
