@@ -76,6 +76,19 @@ class Role(Model):
         return self.stack or role
 
 
+class GpuDevBox(Model):
+    """One of the team's GPU dev instances (stack gpu-dev): created stopped, started on demand."""
+
+    instance_type: str = "g5.xlarge"
+    ami: str = Field(default="", description="AMI id (default: the newest Deep Learning PyTorch AMI; required for the sandbox)")
+    volume_size: int = Field(default=200, ge=8, le=16384)
+    user: str = Field(default="ubuntu", min_length=1, description="SSH login user")
+    ssh_cidrs: list[str] = Field(default=[], description="who may reach port 22 (default: the environment's ssh_cidrs)")
+    key_name: str | None = Field(default=None, description="EC2 key pair for SSH")
+    start_stopped: bool = Field(default=True, description="leave the instance stopped after it is created")
+    warn_after_hours: float = Field(default=8, ge=0, description="status warns when the box has run longer")
+
+
 class Environment(Model):
     region: str = "ap-northeast-2"
     domain: str = ""
@@ -87,6 +100,7 @@ class Environment(Model):
     state_bucket: str | None = None
     build_args: dict[EnvVarName, str] = {}
     roles: dict[Name, Role] = {}
+    gpu_dev: dict[Name, GpuDevBox] = Field(default={}, description="GPU dev boxes: damso dev gpu start|stop|status|ssh")
 
 
 class Config(Model):

@@ -295,7 +295,7 @@ def deploy(
     if converge_local:
         converge_locally(t, hosts, artifact_bucket, on_event, jobs)
     if wait:
-        limit = timeout or max(t.env.roles[r].health_timeout for r in roles) + 60
+        limit = timeout or max((t.env.roles[r].health_timeout for r in roles), default=0) + 60
         result.instances = wait_healthy(s3, artifact_bucket, t.env_name, result.release, hosts, limit, on_event)
     return result
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from damso_ops.config import Config, Environment, Role
 from damso_ops.errors import ConfigError
 
-KNOWN = ("shared", "livekit", "api", "web", "agent", "edge", "data")
+KNOWN = ("shared", "livekit", "api", "web", "agent", "edge", "data", "gpu-dev")
 DEPENDS: Mapping[str, tuple[str, ...]] = {
     "shared": (),
     "edge": ("shared", "api", "web", "livekit"),
@@ -62,6 +62,10 @@ def inputs(
     if stack == "shared":
         return values
     shared = outputs["shared"]
+    if stack == "gpu-dev":
+        from damso_ops.devbox import stack_inputs
+
+        return {**values, **stack_inputs(env, shared)}
     values.update(vpc_id=shared["vpc_id"], vpc_cidr=shared["vpc_cidr"])
     if stack not in ("edge", "data"):
         values.update(artifact_bucket=shared["artifact_bucket"])

@@ -115,7 +115,7 @@ def _diff(plan):
 
 
 def _register() -> None:
-    from damso_ops.cli import build, deploy, doctor, sandbox, secrets
+    from damso_ops.cli import build, deploy, dev, doctor, sandbox, secrets
 
     app.command("build", help=build.HELP, epilog=build.EPILOG)(build.build)
     app.command("deploy", help=deploy.DEPLOY_HELP, epilog=deploy.DEPLOY_EPILOG)(deploy.deploy)
@@ -124,6 +124,7 @@ def _register() -> None:
     app.command("destroy", help=deploy.DESTROY_HELP)(deploy.destroy)
     app.add_typer(secrets.app, name="secrets")
     app.add_typer(sandbox.app, name="sandbox")
+    app.add_typer(dev.app, name="dev")
     app.command("doctor", help=doctor.HELP)(doctor.doctor)
 
 

@@ -52,11 +52,15 @@ def test_validate(tf, kind, name):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", [m for m in MODULES if (TREE / "modules" / m / "tests").is_dir()])
-def test_module_tests(tf, name):
+@pytest.mark.parametrize(
+    "kind,name",
+    [("modules", m) for m in MODULES if (TREE / "modules" / m / "tests").is_dir()]
+    + [("stacks", s) for s in STACKS if (TREE / "stacks" / s / "tests").is_dir()],
+)
+def test_module_tests(tf, kind, name):
     root, env = tf
-    folder = root / "modules" / name
-    assert list((folder / "tests").glob("*.tftest.hcl")), f"module {name} has no tests"
+    folder = root / kind / name
+    assert list((folder / "tests").glob("*.tftest.hcl")), f"{kind} {name} has no tests"
     init = tf_run(env, folder, "init", "-backend=false", "-input=false", "-no-color")
     assert init.returncode == 0, init.stdout + init.stderr
     result = tf_run(env, folder, "test", "-no-color")

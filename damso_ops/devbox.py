@@ -1,0 +1,410 @@
+"""The team's GPU dev boxes: `damso dev gpu start|stop|status|ssh NAME`.
+
+Boxes are defined under environments.<env>.gpu_dev in damso.toml and created by
+the gpu-dev stack, stopped (start_stopped), so that a box costs nothing until
+someone starts it. Starting and stopping go through the EC2 API; Terraform
+ignores the state it finds afterwards. Library code: never prints; progress goes
+through on_event, clients come in through the deploy Target.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from damso_ops import deploy, prices, stacks, workspace
+from damso_ops.config import Environment, GpuDevBox
+from damso_ops.errors import ConfigError, DamsoError, UsageError
+
+STACK = "gpu-dev"
+SSH_PORT = 22
+NOT_CREATED = "not created"
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+
+Event = Callable[[str, str], None]  # (phase, message)
+Confirm = Callable[[list[tuple[str, str]]], bool]  # destructive (action, address) changes → go ahead?
+
+
+# ---- config -----------------------------------------------------------------------
+
+
+def require_box(env_name: str, env: Environment, name: str) -> GpuDevBox:
+    if not env.gpu_dev:
+        raise UsageError(f"Environment '{env_name}' has no GPU dev boxes; add [environments.{env_name}.gpu_dev.NAME] to damso.toml.")
+    if name not in env.gpu_dev:
+        raise UsageError(f"Unknown GPU dev box '{name}' in {env_name} (boxes: {', '.join(sorted(env.gpu_dev))}).")
+    return env.gpu_dev[name]
+
+
+def selected(env_name: str, env: Environment, name: str | None) -> list[str]:
+    """The boxes a status shows: the named one, or every configured one."""
+    if name is not None:
+        require_box(env_name, env, name)
+        return [name]
+    if not env.gpu_dev:
+        require_box(env_name, env, "")  # raises: no boxes at all
+    return sorted(env.gpu_dev)
+
+
+def ssh_cidrs(env: Environment, box: GpuDevBox) -> list[str]:
+    return list(box.ssh_cidrs or env.ssh_cidrs)
+
+
+def check_sandbox_amis(env_name: str, env: Environment) -> None:
+    """AMI lookups find nothing in the emulator: every box of a sandbox names its AMI."""
+    if env.sandbox:
+        for name, box in sorted(env.gpu_dev.items()):
+            if not box.ami:
+                raise ConfigError(f"environments.{env_name}.gpu_dev.{name}.ami is required for a sandbox environment.")
+
+
+def stack_inputs(env: Environment, shared: Mapping[str, object]) -> dict[str, object]:
+    """The gpu-dev stack's variables besides project/env/region (see terraform/stacks/gpu-dev)."""
+    boxes = {
+        name: {
+            "instance_type": box.instance_type,
+            "ami_id": box.ami,
+            "volume_size": box.volume_size,
+            "ssh_cidrs": ssh_cidrs(env, box),
+            "key_name": box.key_name,
+            "start_stopped": box.start_stopped,
+        }
+        for name, box in env.gpu_dev.items()
+    }
+    return {"vpc_id": shared["vpc_id"], "subnet_id": shared["public_subnet_ids"][0], "boxes": boxes}
+
+
+# ---- what EC2 says ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    state: str
+    instance_type: str
+    public_ip: str | None
+    private_ip: str | None
+    launched: datetime | None  # the last start, on AWS
+
+    @classmethod
+    def from_api(cls, data: Mapping) -> Instance:
+        return cls(data["InstanceId"], data["State"]["Name"], data["InstanceType"], data.get("PublicIpAddress"),
+                   data.get("PrivateIpAddress"), data.get("LaunchTime"))  # fmt: skip
+
+    def uptime_seconds(self, now: datetime | None = None) -> int | None:
+        if self.state != "running" or not self.launched:
+            return None
+        return max(0, int(((now or datetime.now(UTC)) - self.launched).total_seconds()))
+
+
+def find_all(ec2, project: str, env_name: str) -> dict[str, Instance]:
+    """Every GPU dev box of the environment that exists (by the tags the gpu-dev stack sets)."""
+    filters = [
+        {"Name": "tag:Project", "Values": [project]},
+        {"Name": "tag:Env", "Values": [env_name]},
+        {"Name": "tag:Role", "Values": [STACK]},
+        {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
+    ]
+    found: dict[str, dict] = {}
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for r in page["Reservations"]:
+            for i in r["Instances"]:
+                name = {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("GpuDev")
+                if name and (name not in found or i["LaunchTime"] > found[name]["LaunchTime"]):
+                    found[name] = i
+    return {name: Instance.from_api(i) for name, i in found.items()}
+
+
+def describe(ec2, instance_id: str) -> Instance:
+    (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return Instance.from_api(reservation["Instances"][0])
+
+
+# ---- formatting (pure) ------------------------------------------------------------
+
+
+def format_duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes = seconds // 60
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def format_price(hourly: float | None) -> str:
+    return "price unknown" if hourly is None else f"${hourly:.3f}/h"
+
+
+def cost_so_far(hourly: float | None, seconds: int | None) -> float | None:
+    if hourly is None or seconds is None:
+        return None
+    return round(hourly * seconds / 3600, 2)
+
+
+def over_threshold(seconds: int | None, warn_after_hours: float) -> bool:
+    return seconds is not None and seconds >= warn_after_hours * 3600
+
+
+# ---- status -----------------------------------------------------------------------
+
+
+@dataclass
+class BoxStatus:
+    name: str
+    env: str
+    user: str
+    configured: bool
+    instance: Instance | None
+    warn_after_hours: float | None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def state(self) -> str:
+        return self.instance.state if self.instance else NOT_CREATED
+
+    @property
+    def instance_type(self) -> str | None:
+        return self.instance.instance_type if self.instance else None
+
+    @property
+    def uptime(self) -> int | None:
+        return self.instance.uptime_seconds(self.now) if self.instance else None
+
+    @property
+    def hourly(self) -> float | None:
+        return prices.hourly(self.instance_type) if self.instance_type else None
+
+    @property
+    def login(self) -> str | None:
+        ip = self.instance.public_ip if self.instance else None
+        return f"{self.user}@{ip}" if ip and self.state == "running" else None
+
+    @property
+    def warning(self) -> str | None:
+        if not self.configured and self.instance:
+            return (f"{self.name} is not in damso.toml but exists ({self.state}); "
+                    f"'damso dev gpu start' of any box applies the gpu-dev stack, which deletes it.")  # fmt: skip
+        if self.warn_after_hours is None or not over_threshold(self.uptime, self.warn_after_hours):
+            return None
+        spent = cost_so_far(self.hourly, self.uptime)
+        money = f", about ${spent:.2f} so far" if spent is not None else ""
+        return (f"{self.name} has been running for {format_duration(self.uptime)} (warning after "
+                f"{self.warn_after_hours:g} h{money}); stop it with 'damso dev gpu stop {self.name} --env {self.env}'.")  # fmt: skip
+
+    def to_dict(self) -> dict:
+        i = self.instance
+        return {
+            "name": self.name,
+            "env": self.env,
+            "state": self.state,
+            "instance_id": i.id if i else None,
+            "instance_type": self.instance_type,
+            "public_ip": i.public_ip if i else None,
+            "private_ip": i.private_ip if i else None,
+            "uptime_seconds": self.uptime,
+            "hourly_usd": self.hourly,
+            "cost_so_far_usd": cost_so_far(self.hourly, self.uptime),
+            "login": self.login,
+            "configured": self.configured,
+            "warning": self.warning,
+        }
+
+
+def _status_of(t: deploy.Target, name: str, instance: Instance | None) -> BoxStatus:
+    box = t.env.gpu_dev.get(name)
+    return BoxStatus(name, t.env_name, box.user if box else "ubuntu", box is not None, instance,
+                     box.warn_after_hours if box else None)  # fmt: skip
+
+
+def status(t: deploy.Target, name: str | None = None) -> list[BoxStatus]:
+    """The named box, or every configured box plus any left in AWS that config no longer has."""
+    names = selected(t.env_name, t.env, name)
+    found = find_all(t.aws.client("ec2"), t.cfg.project.name, t.env_name)
+    if name is not None and name not in found:
+        raise not_created(t.env_name, name)
+    extra = [] if name is not None else sorted(set(found) - set(names))
+    return [_status_of(t, n, found.get(n)) for n in [*names, *extra]]
+
+
+def not_created(env_name: str, name: str) -> DamsoError:
+    return DamsoError(f"GPU dev box '{name}' in {env_name} is not created yet; "
+                      f"'damso dev gpu start {name} --env {env_name}' creates and starts it.")  # fmt: skip
+
+
+# ---- the gpu-dev stack ------------------------------------------------------------
+
+
+@dataclass
+class StackResult:
+    changes: tuple[tuple[str, str], ...] = ()
+    applied: bool = False
+    instance_ids: dict[str, str] = field(default_factory=dict)
+
+
+def ensure_stack(t: deploy.Target, on_event: Event, confirm: Confirm) -> StackResult:
+    """Plan the gpu-dev stack; apply it when the plan is not empty (deletes and replacements need confirm)."""
+    check_sandbox_amis(t.env_name, t.env)
+    bucket = deploy.state_bucket(t)
+    never = DamsoError(f"{t.env_name} has no shared stack yet (the GPU dev boxes live in its network).",
+                       hint=f"Run 'damso deploy {t.env_name}' first.")  # fmt: skip
+    if not deploy.bucket_exists(t, bucket):
+        raise never
+    ws = workspace.prepare(t.state_dir, t.env_name, t.aws, bucket, ["shared", STACK])
+    deploy.init(ws, "shared")
+    shared = deploy.stack_outputs(ws, "shared")
+    if not shared.get("public_subnet_ids"):
+        raise never
+    values = stacks.inputs(t.cfg, t.env_name, STACK, {"shared": shared}, {})
+    on_event("plan", STACK)
+    plan = deploy.plan_stack(ws, STACK, values)
+    on_event("planned", f"{STACK}: {plan.text()}")
+    result = StackResult(plan.changes)
+    if not plan.empty:
+        destructive = [c for c in plan.changes if c[0] in ("delete", "replace")]
+        if destructive and not confirm(destructive):
+            raise DamsoError(
+                f"Nothing applied: the gpu-dev stack would {', '.join(f'{a} {r}' for a, r in destructive)}.",
+                hint="Pass --yes to apply it anyway.",
+            )
+        on_event("apply", STACK)
+        deploy.apply_stack(ws, STACK)
+        result.applied = True
+    result.instance_ids = dict(deploy.stack_outputs(ws, STACK).get("instance_ids") or {})
+    return result
+
+
+# ---- start / stop -----------------------------------------------------------------
+
+
+def _wait(ec2, waiter: str, instance_id: str, delay: int) -> None:
+    from botocore.exceptions import WaiterError
+
+    try:
+        ec2.get_waiter(waiter).wait(InstanceIds=[instance_id], WaiterConfig={"Delay": delay, "MaxAttempts": 120})
+    except WaiterError as exc:
+        raise DamsoError(f"Instance {instance_id} did not reach the expected state: {exc}.") from None
+
+
+def set_running(ec2, instance: Instance, running: bool, on_event: Event, delay: int = 5) -> Instance:
+    """Start or stop an instance and wait with EC2's waiters until it is there."""
+    if running:
+        if instance.state == "stopping":
+            on_event("wait", f"{instance.id} is stopping; starting it once it has stopped")
+            _wait(ec2, "instance_stopped", instance.id, delay)
+        if instance.state != "running":
+            if instance.state != "pending":
+                ec2.start_instances(InstanceIds=[instance.id])
+            on_event("start", f"{instance.id}: waiting until running")
+            _wait(ec2, "instance_running", instance.id, delay)
+    elif instance.state != "stopped":
+        if instance.state == "pending":
+            _wait(ec2, "instance_running", instance.id, delay)
+        if instance.state != "stopping":
+            ec2.stop_instances(InstanceIds=[instance.id])
+        on_event("stop", f"{instance.id}: waiting until stopped")
+        _wait(ec2, "instance_stopped", instance.id, delay)
+    return describe(ec2, instance.id)
+
+
+def wait_ssh(host: str, timeout: float, port: int = SSH_PORT, poll: float = 5.0) -> bool:
+    """True once a TCP connection to host:port succeeds, False when timeout passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=min(5.0, max(0.1, timeout))):
+                return True
+        except OSError:
+            if time.monotonic() + poll > deadline:
+                return False
+            time.sleep(poll)
+
+
+@dataclass
+class StartResult:
+    box: BoxStatus
+    stack: StackResult
+    was: str  # the state before: not created, stopped, running...
+    ssh: str  # "answered", "not waited: <why>"
+
+    def to_dict(self) -> dict:
+        return {
+            **self.box.to_dict(),
+            "was": self.was,
+            "ssh": self.ssh,
+            "stack": {"changes": [list(c) for c in self.stack.changes], "applied": self.stack.applied},
+        }
+
+
+def start(t: deploy.Target, name: str, on_event: Event, confirm: Confirm, *, ssh_wait: bool = True,
+          ssh_timeout: float = 300, delay: int = 5) -> StartResult:  # fmt: skip
+    """Apply the gpu-dev stack when needed, start the box, wait until it runs and SSH answers."""
+    box = require_box(t.env_name, t.env, name)
+    ec2 = t.aws.client("ec2")
+    before = find_all(ec2, t.cfg.project.name, t.env_name).get(name)
+    stack = ensure_stack(t, on_event, confirm)
+    instance_id = stack.instance_ids.get(name)
+    if not instance_id:
+        raise DamsoError(f"The gpu-dev stack has no instance for '{name}' after apply.")
+    instance = describe(ec2, instance_id)
+    if instance.state == "running":
+        on_event("start", f"{name} ({instance.id}) is already running")
+    instance = set_running(ec2, instance, True, on_event, delay)
+    ssh = _ssh_wait(t, name, box, instance, ssh_wait, ssh_timeout, on_event)
+    return StartResult(_status_of(t, name, instance), stack, before.state if before else NOT_CREATED, ssh)
+
+
+def _ssh_wait(t: deploy.Target, name: str, box: GpuDevBox, instance: Instance, wanted: bool, timeout: float,
+              on_event: Event) -> str:  # fmt: skip
+    if not wanted:
+        return "not waited: --no-ssh-wait"
+    if t.aws.emulated:
+        return "not waited: sandbox instances are emulated and run no SSH server"
+    if not ssh_cidrs(t.env, box):
+        return "not waited: SSH is closed (no ssh_cidrs for this box or its environment)"
+    if not instance.public_ip:
+        raise DamsoError(f"{name} ({instance.id}) is running but has no public IP to reach SSH on.")
+    on_event("ssh", f"waiting for {instance.public_ip}:{SSH_PORT} (up to {timeout:g} s)")
+    if not wait_ssh(instance.public_ip, timeout):
+        raise DamsoError(
+            f"{name} is running but SSH on {instance.public_ip}:{SSH_PORT} did not answer within {timeout:g} s.",
+            hint="Check that your address is in ssh_cidrs, or wait and run 'damso dev gpu status'.",
+        )
+    return "answered"
+
+
+def stop(t: deploy.Target, name: str, on_event: Event, delay: int = 5) -> tuple[BoxStatus, str]:
+    """Stop the box and wait until it has stopped; returns its status and the state it was in."""
+    require_box(t.env_name, t.env, name)
+    ec2 = t.aws.client("ec2")
+    instance = find_all(ec2, t.cfg.project.name, t.env_name).get(name)
+    if instance is None:
+        raise not_created(t.env_name, name)
+    if instance.state == "stopped":
+        on_event("stop", f"{name} ({instance.id}) is already stopped")
+    was = instance.state
+    instance = set_running(ec2, instance, False, on_event, delay)
+    return _status_of(t, name, instance), was
+
+
+# ---- ssh --------------------------------------------------------------------------
+
+
+def ssh_argv(t: deploy.Target, name: str, extra: list[str] | None = None) -> list[str]:
+    """The ssh command line for a running box."""
+    (st,) = status(t, name)
+    if st.state != "running":
+        raise DamsoError(f"GPU dev box '{name}' in {t.env_name} is {st.state}; "
+                         f"start it with 'damso dev gpu start {name} --env {t.env_name}'.")  # fmt: skip
+    if not st.login:
+        raise DamsoError(f"GPU dev box '{name}' in {t.env_name} is running but has no public IP.")
+    return ["ssh", *(extra or []), st.login]
