@@ -119,8 +119,31 @@ def upload(s3, bucket: str, release: Release) -> UploadStats:
 
 def point(s3, bucket: str, release: Release) -> None:
     """Make release current: the last write of a deploy."""
-    body = json.dumps({"release": release.id, "content": release.content}).encode()
-    s3.put_object(Bucket=bucket, Key=f"{release.env}/current", Body=body, ContentType="application/json")
+    point_to(s3, bucket, release.env, release.id, release.content)
+
+
+def point_to(s3, bucket: str, env: str, release_id: str, content: str) -> None:
+    """Write the pointer: a deploy or a rollback. `content` is the release's own content hash,
+    so a later deploy of different content sees a change and re-points."""
+    body = json.dumps({"release": release_id, "content": content}).encode()
+    s3.put_object(Bucket=bucket, Key=f"{env}/current", Body=body, ContentType="application/json")
+
+
+def ids(s3, bucket: str, env: str) -> list[str]:
+    """Every release id of env that has a prefix in the bucket, oldest first (ids start with their time)."""
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{env}/releases/", Delimiter="/"):
+        for p in page.get("CommonPrefixes", []):
+            found.append(p["Prefix"][len(f"{env}/releases/"):].rstrip("/"))
+    return sorted(found)
+
+
+def load_manifest(s3, bucket: str, env: str, release_id: str) -> dict | None:
+    """A release's manifest.json; None when it is missing (the manifest is uploaded after the files)."""
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=f"{env}/releases/{release_id}/manifest.json")["Body"].read())
+    except (s3.exceptions.NoSuchKey, ValueError):
+        return None
 
 
 def reports(s3, bucket: str, env: str) -> dict[str, dict]:

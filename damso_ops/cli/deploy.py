@@ -14,7 +14,9 @@ DEPLOY_EPILOG = """\
   damso deploy prod --yes --json            the same from CI\n
   damso deploy prod --only api              one role; the others keep their release files\n
   damso deploy sandbox --converge-local     on the embedded emulator, containers on this machine\n
-Without a TTY (or with CI set) nothing is applied unless --yes is given."""
+  damso deploy prod --lock-timeout 600      wait up to 10 min if another deploy holds the lock\n
+Without a TTY (or with CI set) nothing is applied unless --yes is given.
+One deploy, rollback or destroy per environment at a time; see 'damso unlock'."""
 
 
 def _confirm_factory(yes: bool, console):
@@ -34,6 +36,19 @@ def _confirm_factory(yes: bool, console):
     return confirm
 
 
+def typed_confirmation(env: str, given: str | None, what: str, destroys: str) -> None:
+    """Destroying needs the environment's name, typed or passed with --confirm; never a default."""
+    from damso_ops.console import interactive
+    from damso_ops.errors import UsageError
+
+    if given is None:
+        if not interactive():
+            raise UsageError(f"Refusing to destroy {what} without confirmation; pass --confirm {env}.")
+        given = typer.prompt(f"This destroys {destroys}. Type '{env}' to confirm", err=True)
+    if given != env:
+        raise UsageError(f"Confirmation '{given}' does not match the environment name '{env}'; nothing destroyed.")
+
+
 def _events(console, json_out: bool):
     def on_event(phase: str, message: str) -> None:
         console.print(f"{phase}: {message}", markup=False, highlight=False)
@@ -51,9 +66,11 @@ def deploy(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for health (default: from the roles)."),
     converge_local: bool = typer.Option(False, "--converge-local", help="Sandbox: run each instance's reconcile unit on this machine."),
     jobs: int = typer.Option(4, "--jobs", "-j", min=1, help="Stacks planned and applied at once."),
+    lock_timeout: float = typer.Option(0, "--lock-timeout", min=0, help="Seconds to wait for another deploy's lock (0: refuse at once)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     from damso_ops import deploy as lib
+    from damso_ops import lock
     from damso_ops.console import err, print_json
 
     state = ctx.obj
@@ -64,17 +81,18 @@ def deploy(
     if converge_local and not target.aws.emulated:
         raise typer.BadParameter("--converge-local is only for sandbox environments.")
     console = err()
-    result = lib.deploy(
-        target,
-        only=only,
-        build_manifest=build_manifest,
-        confirm=_confirm_factory(yes, console),
-        on_event=_events(console, json_out),
-        wait=wait,
-        timeout=timeout,
-        converge_local=converge_local,
-        jobs=jobs,
-    )
+    with lock.for_target(target, "deploy", timeout=lock_timeout, on_event=_events(console, json_out)):
+        result = lib.deploy(
+            target,
+            only=only,
+            build_manifest=build_manifest,
+            confirm=_confirm_factory(yes, console),
+            on_event=_events(console, json_out),
+            wait=wait,
+            timeout=timeout,
+            converge_local=converge_local,
+            jobs=jobs,
+        )
     if json_out:
         print_json(result.to_dict())
     else:
@@ -147,24 +165,22 @@ def destroy(
     env: str = typer.Argument(..., help="Environment name from damso.toml."),
     only: List[str] = typer.Option([], "--only", help="Only this role's stack (repeatable)."),
     confirm: Optional[str] = typer.Option(None, "--confirm", help="The environment's name, to confirm without a prompt."),
+    lock_timeout: float = typer.Option(0, "--lock-timeout", min=0, help="Seconds to wait for another deploy's lock (0: refuse at once)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     from damso_ops import deploy as lib
-    from damso_ops.console import err, interactive, out, print_json
-    from damso_ops.errors import UsageError
+    from damso_ops import lock
+    from damso_ops.console import err, out, print_json
 
     state = ctx.obj
     state.json = json_out
     cfg = state.config()
     target = lib.connect(cfg, env)
     stacks = lib.destroy_order(target, only)
-    if confirm is None:
-        if not interactive():
-            raise UsageError(f"Refusing to destroy {env} without confirmation; pass --confirm {env}.")
-        confirm = typer.prompt(f"This destroys {', '.join(stacks)} of {env}. Type '{env}' to confirm", err=True)
-    if confirm != env:
-        raise UsageError(f"Confirmation '{confirm}' does not match the environment name '{env}'; nothing destroyed.")
-    destroyed = lib.destroy(target, stacks, on_event=_events(err(), json_out))
+    typed_confirmation(env, confirm, env, f"{', '.join(stacks)} of {env}")
+    on_event = _events(err(), json_out)
+    with lock.for_target(target, "destroy", timeout=lock_timeout, on_event=on_event, create=False):
+        destroyed = lib.destroy(target, stacks, on_event=on_event)
     if json_out:
         print_json({"env": env, "destroyed": destroyed})
     else:

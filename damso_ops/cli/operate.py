@@ -1,0 +1,249 @@
+"""damso status / releases / rollback / logs / unlock: parse options, call damso_ops.operate, render."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+STATUS_HELP = "Instances, the release each runs against the current one, container commits and health; exits 1 on any problem."
+STATUS_EPILOG = """\
+[bold]Examples[/]\n
+  damso status prod                         one block per role and instance\n
+  damso status prod --json                  for scripts (fields: docs/operate.md)\n
+  damso status prod --stale-after 300       reports older than 5 min count as a problem\n
+Exit code 0: every instance runs the current release, healthy, recently reported; 1 otherwise (a CI gate)."""
+
+RELEASES_HELP = "Release history: id, time, who deployed, commit per service, and what changed from the previous one."
+RELEASES_EPILOG = """\
+[bold]Examples[/]\n
+  damso releases prod                       the last 20, newest first\n
+  damso releases prod --limit 5 --json"""
+
+ROLLBACK_HELP = "Point the environment at an earlier release (no build, no Terraform) and wait until it is healthy."
+ROLLBACK_EPILOG = """\
+[bold]Examples[/]\n
+  damso rollback prod                       back to the release before the current one (asks first)\n
+  damso rollback prod --to 20260101T100000Z-1a2b3c4d5e --yes\n
+  damso rollback sandbox --yes --converge-local\n
+Without a TTY (or with CI set) nothing is changed unless --yes is given."""
+
+LOGS_HELP = "The last log lines of a role's containers, as its instance put them in its latest report."
+LOGS_EPILOG = """\
+[bold]Examples[/]\n
+  damso logs prod api                       every container of the api role\n
+  damso logs prod agent stt --lines 20      one container, the last 20 lines\n
+Hosts report every minute; known secret values are masked on the host and again here."""
+
+UNLOCK_HELP = "Remove an environment's deploy lock left by a killed deploy, rollback or destroy."
+UNLOCK_EPILOG = """\
+[bold]Examples[/]\n
+  damso unlock prod                         shows who holds it, asks, removes it\n
+  damso unlock prod --yes                   without asking (needed without a TTY)\n
+Only do this when the holder's process is gone: the next deploy also clears Terraform's leftover locks."""
+
+
+def _events(console):
+    def on_event(phase: str, message: str) -> None:
+        console.print(f"{phase}: {message}", markup=False, highlight=False)
+
+    return on_event
+
+
+def _ago(seconds) -> str:
+    if seconds is None:
+        return "never"
+    from damso_ops.lock import _ago as ago
+
+    return ago(seconds)
+
+
+def _short(value: str | None, n: int = 12) -> str:
+    if not value:
+        return "-"
+    return value.split(":", 1)[1][:n] if value.startswith("sha256:") else value[:n]
+
+
+def _located(ctx: typer.Context, env: str, json_out: bool):
+    """(deploy.Target, operate.Where) of env; --json also shapes error output."""
+    from damso_ops import deploy, operate
+
+    ctx.obj.json = json_out
+    target = deploy.connect(ctx.obj.config(), env)
+    return target, operate.locate(target)
+
+
+def status(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    stale_after: float = typer.Option(900, "--stale-after", min=1, help="Seconds after which a host's last report counts as stale."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    from damso_ops import operate
+    from damso_ops.console import out, print_json
+
+    target, where = _located(ctx, env, json_out)
+    result = operate.status(target.aws.client("s3"), target.aws.client("ec2"), where, stale_after=stale_after)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        console = out()
+        console.print(f"{env}: current release {result.current or 'none'} (created {result.current_created or '?'})", markup=False)
+        for i in result.instances:
+            if i["instance_id"] is None:
+                console.print(f"{i['role']}: not deployed", markup=False)
+                continue
+            running = i["release_running"] or "nothing"
+            tag = "current" if running == i["release_current"] else "BEHIND"
+            console.print(
+                f"{i['role']} {i['instance_id']} {i['state']} private {i['private_ip'] or '-'} public {i['public_ip'] or '-'}: "
+                f"{i['health']}, runs {running} ({tag}), last report {_ago(i['report_age_seconds'])}",
+                markup=False,
+            )
+            for c in i["containers"]:
+                mark = "" if c["in_release"] else "  NOT IN RELEASE"
+                console.print(
+                    f"  {c['name']}: {c['state']}, health {c['health']}, digest {_short(c['digest'])}, "
+                    f"commit {_short(c['commit'])}{' (' + c['ref'] + ')' if c['ref'] else ''}{mark}",
+                    markup=False,
+                )
+            for p in i["problems"]:
+                console.print(f"  ! {p}", markup=False)
+        console.print(f"{env}: ok" if result.ok else f"{env}: {len(result.problems)} problem(s)", markup=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def releases(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    limit: int = typer.Option(20, "--limit", "-n", min=0, help="How many releases to show, newest first (0: all)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    from damso_ops import operate
+    from damso_ops.console import out, print_json
+
+    target, where = _located(ctx, env, json_out)
+    entries = operate.history(target.aws.client("s3"), where.artifact_bucket, env, limit=limit)
+    if json_out:
+        print_json({"env": env, "releases": entries})
+        return
+    console = out()
+    if not entries:
+        console.print(f"{env}: no releases yet", markup=False)
+    for e in entries:
+        mark = "  <- current" if e["current"] else ""
+        console.print(f"{e['release']}  {e['created']}  by {e['by']}{mark}", markup=False)
+        commits = ", ".join(f"{s}@{_short(i['commit'])}" for s, i in e["images"].items())
+        console.print(f"  images: {commits or 'none'}", markup=False)
+        ch = e["changes"]
+        if ch is None:
+            console.print("  first release shown", markup=False)
+            continue
+        for img in ch["images"]:
+            console.print(f"  {img['service']}: {_short(img['from_commit'])} -> {_short(img['to_commit'])}", markup=False)
+        for kind in ("changed", "added", "removed"):
+            if ch["files"][kind]:
+                console.print(f"  files {kind}: {', '.join(ch['files'][kind])}", markup=False)
+        if ch["settings"]:
+            console.print(f"  settings changed: {', '.join(ch['settings'])}", markup=False)
+        if not (ch["images"] or any(ch["files"].values()) or ch["settings"]):
+            console.print("  no change in images or files", markup=False)
+
+
+def rollback(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    to: Optional[str] = typer.Option(None, "--to", help="Release id (default: the one before the current release)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Roll back without asking."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until every instance reports the release healthy."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for health (default: from the roles)."),
+    converge_local: bool = typer.Option(False, "--converge-local", help="Sandbox: run each instance's reconcile unit on this machine."),
+    lock_timeout: float = typer.Option(0, "--lock-timeout", min=0, help="Seconds to wait for another deploy's lock (0: refuse at once)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    from damso_ops import lock, operate
+    from damso_ops.console import err, interactive, out, print_json
+    from damso_ops.errors import UsageError
+
+    target, where = _located(ctx, env, json_out)
+    if converge_local and not target.aws.emulated:
+        raise typer.BadParameter("--converge-local is only for sandbox environments.")
+    manifest, pointer = operate.rollback_target(target.aws.client("s3"), where.artifact_bucket, env, to)
+    if not yes:
+        if not interactive():
+            raise UsageError(f"Refusing to roll back {env} without confirmation; pass --yes.")
+        current = (pointer or {}).get("release") or "none"
+        if not typer.confirm(f"Point {env} at {manifest['release']} (now {current})?", default=False, err=True):
+            raise typer.Exit(1)
+    console = err()
+    on_event = _events(console)
+    with lock.for_target(target, "rollback", timeout=lock_timeout, on_event=on_event):
+        result = operate.rollback(target, where, to=manifest["release"], wait=wait, timeout=timeout,
+                                  converge_local=converge_local, on_event=on_event)  # fmt: skip
+    if json_out:
+        print_json(result.to_dict())
+        return
+    verb = f"rolled back from {result.previous} to" if result.changed else "already ran"
+    health = "; healthy" if result.waited else "; not waited for"
+    out().print(f"{env}: {verb} {result.release}{health}.", markup=False)
+
+
+def logs(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    role: str = typer.Argument(..., help="Role, e.g. api."),
+    service: Optional[str] = typer.Argument(None, help="Container (compose service) name; default: all of the role's."),
+    lines: int = typer.Option(50, "--lines", "-n", min=0, help="Last lines per container (hosts keep up to 50)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    from damso_ops import operate
+    from damso_ops.console import out, print_json
+
+    target, where = _located(ctx, env, json_out)
+    found = operate.logs(target.aws.client("s3"), where, role, service, lines)
+    if json_out:
+        print_json({"env": env, "containers": found})
+        return
+    console = out()
+    from damso_ops.redact import redact
+
+    for c in found:
+        console.print(f"== {c['role']} {c['instance_id']} {c['container']} (report {c['time']}, release {c['release']})", markup=False)
+        for line in c["lines"]:
+            console.print(redact(line), markup=False, highlight=False)
+
+
+def unlock(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Remove the lock without asking (needed without a TTY)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    from damso_ops import deploy, lock
+    from damso_ops.console import interactive, out, print_json
+    from damso_ops.errors import UsageError
+
+    state = ctx.obj
+    state.json = json_out
+    target = deploy.connect(state.config(), env)
+    bucket = deploy.state_bucket(target)
+    s3 = target.aws.client("s3")
+    info = lock.read(s3, bucket, env) if deploy.bucket_exists(target, bucket) else None
+    if info is None:
+        if json_out:
+            print_json({"env": env, "was_locked": False, "removed": None})
+        else:
+            out().print(f"{env} is not locked.", markup=False)
+        return
+    if not yes:
+        if not interactive():
+            raise UsageError(f"Refusing to unlock {env} ({lock.describe(info)}) without confirmation; pass --yes.")
+        if not typer.confirm(f"{env} is locked: {lock.describe(info)}. Remove the lock?", default=False, err=True):
+            raise typer.Exit(1)
+    removed = lock.force_release(s3, bucket, env)
+    public = {k: v for k, v in (removed or {}).items() if k != "token"}
+    if json_out:
+        print_json({"env": env, "was_locked": True, "removed": public})
+    else:
+        out().print(f"{env}: removed the lock ({lock.describe(info)}).", markup=False)

@@ -1,0 +1,268 @@
+"""One deploy, rollback or destroy per environment at a time, across machines.
+
+The lock is an object in the environment's prefix of the Terraform state bucket
+(it exists before any stack does): `<env>/damso.lock`, holding who (user@host,
+pid), which command and since when. It is created with a conditional put
+(`If-None-Match: *`), which S3 (and moto 5.x) performs atomically: of two
+concurrent puts exactly one succeeds, the other gets 412 PreconditionFailed.
+
+A killed damso leaves its lock behind: the next one refuses, naming the holder,
+until `damso unlock ENV`. Whoever takes the lock next also removes the
+Terraform lock files (`*.tflock`, the S3 backend's `use_lockfile`) that a
+killed apply left in the environment's prefix: while damso holds its own lock
+no other damso apply can be running, so they can only be leftovers.
+
+Library code: no printing; progress through on_event(phase, message).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from damso_ops.errors import DamsoError
+
+Event = Callable[[str, str], None]
+PLAN_LOCK_STALE = 900  # a Terraform *plan* lock younger than this may belong to a running `damso plan`
+
+
+def _ignore(phase: str, message: str) -> None:
+    pass
+
+
+def key(env: str) -> str:
+    return f"{env}/damso.lock"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def holder_name() -> str:
+    from damso_ops.releases import _user
+
+    return f"{_user()}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Lock:
+    bucket: str
+    env: str
+    info: dict  # holder, pid, command, since, token
+
+    @property
+    def key(self) -> str:
+        return key(self.env)
+
+
+def describe(info: dict, now: datetime | None = None) -> str:
+    """'deploy by alice@laptop (pid 4242) since 2026-01-01T10:00:00+00:00 (3 min ago)'."""
+    since = info.get("since", "?")
+    ago = ""
+    try:
+        seconds = ((now or _now()) - datetime.fromisoformat(since)).total_seconds()
+        ago = f" ({_ago(seconds)})"
+    except (TypeError, ValueError):
+        pass
+    return f"{info.get('command', '?')} by {info.get('holder', '?')} (pid {info.get('pid', '?')}) since {since}{ago}"
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+class LockHeld(DamsoError):
+    """Another deploy/rollback/destroy holds the environment's lock."""
+
+    exit_code = 3
+
+    def __init__(self, env: str, info: dict, waited: float):
+        waited_text = f" after waiting {waited:.0f} s" if waited else ""
+        super().__init__(
+            f"{env} is locked{waited_text}: {describe(info)}.",
+            hint=f"Wait for it (--lock-timeout SECONDS), or if that process is gone, run 'damso unlock {env}'.",
+        )
+        self.info = info
+
+
+def read(s3, bucket: str, env: str) -> dict | None:
+    """The lock's content, or None when the environment is not locked."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key(env))["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"holder": "unknown (unreadable lock object)"}
+
+
+def _conflict(exc) -> bool:
+    err = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return err.get("Code") in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
+
+
+def acquire(
+    s3,
+    bucket: str,
+    env: str,
+    command: str,
+    *,
+    timeout: float = 0,
+    poll: float = 2.0,
+    on_event: Event = _ignore,
+) -> Lock:
+    """Take the environment's lock, waiting up to timeout seconds; raise LockHeld otherwise."""
+    from botocore.exceptions import ClientError
+
+    info = {
+        "env": env,
+        "holder": holder_name(),
+        "pid": os.getpid(),
+        "command": command,
+        "since": _now().isoformat(timespec="seconds"),
+        "token": uuid.uuid4().hex,
+    }
+    body = json.dumps(info, indent=2, sort_keys=True).encode()
+    started = time.monotonic()
+    announced = vanished = 0
+    while True:
+        try:
+            s3.put_object(Bucket=bucket, Key=key(env), Body=body, IfNoneMatch="*", ContentType="application/json")
+            break
+        except ClientError as exc:
+            if not _conflict(exc):
+                raise
+        other = read(s3, bucket, env)
+        if other is None:  # released between our put and our read: try again at once
+            vanished += 1
+            if vanished > 10:
+                raise DamsoError(f"Could not take the lock of {env} (s3://{bucket}/{key(env)}): it keeps changing.")
+            continue
+        waited = time.monotonic() - started
+        if waited >= timeout:
+            raise LockHeld(env, other, waited if timeout else 0)
+        if not announced:
+            on_event("lock", f"waiting for {describe(other)} (up to {timeout:.0f} s)")
+            announced = 1
+        time.sleep(max(0.1, min(poll, timeout - waited)))
+    on_event("lock", f"{env} locked for {command} by {info['holder']} (pid {info['pid']})")
+    removed = clear_tflocks(s3, bucket, env)
+    if removed:
+        on_event("lock", f"removed Terraform lock files left by an interrupted run: {', '.join(removed)}")
+    return Lock(bucket, env, info)
+
+
+def release(s3, lock: Lock) -> bool:
+    """Remove the lock if it is still ours (someone may have run unlock and locked since)."""
+    current = read(s3, lock.bucket, lock.env)
+    if not current or current.get("token") != lock.info["token"]:
+        return False
+    s3.delete_object(Bucket=lock.bucket, Key=lock.key)
+    return True
+
+
+def force_release(s3, bucket: str, env: str) -> dict | None:
+    """`damso unlock`: remove whatever lock there is; return what it said (None: there was none)."""
+    info = read(s3, bucket, env)
+    if info is not None:
+        s3.delete_object(Bucket=bucket, Key=key(env))
+    return info
+
+
+def clear_tflocks(s3, bucket: str, env: str, now: datetime | None = None) -> list[str]:
+    """Delete Terraform lock files in the env's prefix left by a killed run; return their keys.
+
+    Apply and destroy locks can only be leftovers while damso's lock is held. A plan
+    lock younger than PLAN_LOCK_STALE may belong to a `damso plan` running right now
+    (plans take no damso lock), so it is left alone.
+    """
+    now = now or _now()
+    removed = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{env}/"):
+        for obj in page.get("Contents", []):
+            name = obj["Key"]
+            if not name.endswith(".tflock") or "/" in name[len(env) + 1:]:
+                continue
+            try:
+                data = json.loads(s3.get_object(Bucket=bucket, Key=name)["Body"].read())
+            except (ValueError, s3.exceptions.NoSuchKey):
+                data = {}
+            if data.get("Operation") == "OperationTypePlan":
+                created = re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", str(data.get("Created", "")))
+                age = (now - datetime.fromisoformat(created.group(0)).replace(tzinfo=timezone.utc)).total_seconds() if created else PLAN_LOCK_STALE
+                if age < PLAN_LOCK_STALE:
+                    continue
+            s3.delete_object(Bucket=bucket, Key=name)
+            removed.append(name)
+    return removed
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so the lock is released."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def held(s3, bucket: str, env: str, command: str, *, timeout: float = 0, on_event: Event = _ignore) -> Iterator[Lock]:
+    """with held(...): the lock is released on return, on errors and on Ctrl-C/SIGTERM."""
+    lock = acquire(s3, bucket, env, command, timeout=timeout, on_event=on_event)
+    try:
+        with _sigterm_as_interrupt():
+            yield lock
+    finally:
+        release(s3, lock)
+
+
+@contextmanager
+def for_target(t, command: str, *, timeout: float = 0, on_event: Event = _ignore, create: bool = True) -> Iterator[Lock | None]:
+    """The lock of a deploy.Target's environment, in its state bucket (created if missing).
+
+    With create=False and no state bucket (nothing was ever deployed), nothing is
+    locked and None is yielded. For `damso deploy/rollback/destroy` and `damso livekit up`:
+
+        with lock.for_target(target, "livekit up", timeout=opts.lock_timeout, on_event=on_event):
+            ...
+    """
+    from damso_ops import deploy
+
+    bucket = deploy.state_bucket(t)
+    if not create and not deploy.bucket_exists(t, bucket):
+        yield None
+        return
+    if deploy.ensure_state_bucket(t, bucket):
+        on_event("state", f"created state bucket {bucket}")
+    with held(t.aws.client("s3"), bucket, t.env_name, command, timeout=timeout, on_event=on_event) as lock:
+        yield lock

@@ -1,0 +1,86 @@
+"""The deploy lock against moto's in-process S3: atomic create, refuse, wait, release, leftovers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from damso_ops import lock
+
+BUCKET = "demo-prod-tfstate-123456789012"
+
+
+@pytest.fixture
+def s3():
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="ap-northeast-2", aws_access_key_id="x", aws_secret_access_key="y")
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
+
+
+def test_second_acquire_is_refused_naming_the_holder(s3):
+    first = lock.acquire(s3, BUCKET, "prod", "deploy")
+    with pytest.raises(lock.LockHeld) as exc:
+        lock.acquire(s3, BUCKET, "prod", "rollback")
+    assert exc.value.exit_code == 3
+    assert f"prod is locked: deploy by {first.info['holder']} (pid {first.info['pid']}) since" in exc.value.message
+    assert "damso unlock prod" in exc.value.hint
+    assert lock.release(s3, first) and lock.read(s3, BUCKET, "prod") is None
+    again = lock.acquire(s3, BUCKET, "prod", "deploy")  # a delete marker does not block the conditional put
+    assert lock.read(s3, BUCKET, "prod")["token"] == again.info["token"]
+
+
+def test_a_waiting_acquire_gets_the_lock_when_released(s3):
+    first = lock.acquire(s3, BUCKET, "prod", "deploy")
+    events = []
+    threading.Timer(0.5, lambda: lock.release(s3, first)).start()
+    second = lock.acquire(s3, BUCKET, "prod", "deploy", timeout=10, poll=0.1, on_event=lambda p, m: events.append(m))
+    assert second.info["token"] != first.info["token"]
+    assert events[0].startswith("waiting for deploy by")
+
+
+def test_release_leaves_a_lock_taken_after_unlock(s3):
+    stale = lock.acquire(s3, BUCKET, "prod", "deploy")
+    assert lock.force_release(s3, BUCKET, "prod")["pid"] == stale.info["pid"]
+    fresh = lock.acquire(s3, BUCKET, "prod", "deploy")
+    assert not lock.release(s3, stale)
+    assert lock.read(s3, BUCKET, "prod")["token"] == fresh.info["token"]
+
+
+def test_held_releases_on_ctrl_c(s3):
+    with pytest.raises(KeyboardInterrupt):
+        with lock.held(s3, BUCKET, "prod", "deploy"):
+            raise KeyboardInterrupt
+    assert lock.read(s3, BUCKET, "prod") is None
+
+
+def test_leftover_terraform_locks_are_removed_except_young_plan_locks(s3):
+    now = datetime.now(timezone.utc)
+
+    def tflock(key, operation, age):
+        created = (now - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"Operation": operation, "Created": created}).encode())
+
+    tflock("prod/web.tfstate.tflock", "OperationTypeApply", 5)
+    tflock("prod/api.tfstate.tflock", "OperationTypePlan", 5)
+    tflock("prod/agent.tfstate.tflock", "OperationTypePlan", 3600)
+    tflock("dev/web.tfstate.tflock", "OperationTypeApply", 5)
+    events = []
+    lock.acquire(s3, BUCKET, "prod", "deploy", on_event=lambda p, m: events.append(m))
+    left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    assert left == ["dev/web.tfstate.tflock", "prod/api.tfstate.tflock", "prod/damso.lock"]
+    assert events[-1] == ("removed Terraform lock files left by an interrupted run: "
+                          "prod/agent.tfstate.tflock, prod/web.tfstate.tflock")  # fmt: skip
+
+
+def test_describe_says_how_long_ago():
+    since = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat(timespec="seconds")
+    text = lock.describe({"command": "deploy", "holder": "a@b", "pid": 7, "since": since})
+    assert text == f"deploy by a@b (pid 7) since {since} (5 min ago)"
