@@ -116,9 +116,10 @@ class Status:
         }
 
 
-def status(s3, ec2, where: Where, now: datetime | None = None, stale_after: float = STALE_AFTER) -> Status:
+def status(s3, ec2, where: Where, now: datetime | None = None, stale_after: float | None = STALE_AFTER) -> Status:
     """Every instance of the environment: state, addresses, release running vs current,
-    containers (digest, commit, health), last report; problems when unhealthy or drifting."""
+    containers (digest, commit, health), last report; problems when unhealthy or drifting.
+    stale_after None: report age is shown but not judged (the sandbox's hosts run no timer)."""
     now = now or datetime.now(timezone.utc)
     bucket, env = where.artifact_bucket, where.env
     pointer = releases.current(s3, bucket, env) or {}
@@ -175,7 +176,7 @@ def status(s3, ec2, where: Where, now: datetime | None = None, stale_after: floa
             reported = _parse_time(report.get("time"))
             if reported:
                 entry["report_age_seconds"] = int((now - reported).total_seconds())
-                if entry["report_age_seconds"] > stale_after:
+                if stale_after is not None and entry["report_age_seconds"] > stale_after:
                     problems.append(f"last report is {entry['report_age_seconds']} s old (more than {int(stale_after)} s): is its reconcile unit running?")
             if current and report.get("running") != current:
                 problems.append(f"runs {report.get('running') or 'nothing'}, behind current {current}")

@@ -76,13 +76,17 @@ def _located(ctx: typer.Context, env: str, json_out: bool):
 def status(
     ctx: typer.Context,
     env: str = typer.Argument(..., help="Environment name from damso.toml."),
-    stale_after: float = typer.Option(900, "--stale-after", min=1, help="Seconds after which a host's last report counts as stale."),
+    stale_after: Optional[float] = typer.Option(
+        None, "--stale-after", min=1, help="Seconds after which a host's last report counts as stale (default 900; sandbox: not judged)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     from damso_ops import operate
     from damso_ops.console import out, print_json
 
     target, where = _located(ctx, env, json_out)
+    if stale_after is None and not target.aws.emulated:
+        stale_after = operate.STALE_AFTER  # hosts report every minute; the sandbox's only when converged
     result = operate.status(target.aws.client("s3"), target.aws.client("ec2"), where, stale_after=stale_after)
     if json_out:
         print_json(result.to_dict())
