@@ -50,7 +50,7 @@ def main() -> None:
         env = {**os.environ, "DOCKER_HOST": engine.host, "GHCR_USERNAME": registry.username,
                "GHCR_TOKEN": registry.password, "REGISTRY_USERNAME": registry.username,
                "REGISTRY_PASSWORD": registry.password, "APP_SECRET": "bench-secret",
-               "LIVEKIT_API_SECRET": "bench-livekit-secret", "DAMSO_CACHE_DIR": str(work / "cache"), "CI": "1"}  # fmt: skip
+               "DAMSO_CACHE_DIR": str(work / "cache"), "CI": "1"}  # fmt: skip
 
         def damso(*args: str) -> dict:
             out = subprocess.run([sys.executable, "-m", "damso_ops", *args], cwd=project, env=env,

@@ -41,3 +41,25 @@ class AwsTarget:
                 AWS_SECRET_ACCESS_KEY=self.secret_key or "damso-sandbox",
             )
         return env
+
+
+def explain(exc: Exception):
+    """A DamsoError for what boto3 raises when AWS cannot be used as asked, else None."""
+    if not type(exc).__module__.startswith("botocore"):
+        return None
+    from botocore import exceptions as e
+
+    from damso_ops.errors import DamsoError
+
+    if isinstance(exc, (e.NoCredentialsError, e.PartialCredentialsError)):
+        return DamsoError(
+            "No AWS credentials were found.",
+            hint="Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run 'aws sso login'; "
+            "sandbox environments need none.",
+        )
+    if isinstance(exc, e.ClientError):
+        error = exc.response.get("Error", {})
+        return DamsoError(f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}.")
+    if isinstance(exc, e.EndpointConnectionError):
+        return DamsoError(f"Could not reach AWS at {exc.kwargs.get('endpoint_url')}.", hint="Check the network or the region.")
+    return None

@@ -7,13 +7,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from damso_ops.errors import ConfigError, UsageError
 
 CONFIG_NAME = "damso.toml"
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
@@ -63,7 +64,7 @@ class Role(Model):
     """One kind of host in an environment: its instance, its containers, its settings."""
 
     stack: Name | None = Field(default=None, description="Terraform stack (default: the role's name)")
-    instance_type: str = "t3.small"
+    instance_type: str | None = Field(default=None, description="default: c7i.xlarge for livekit, t3.small otherwise")
     ami: str = Field(default="", description="AMI id (required for the sandbox; lookups find nothing there)")
     volume_size: int = Field(default=20, ge=8, le=16384)
     services: list[Name] = Field(default=[], description="images this role runs, from the build manifest")
@@ -74,6 +75,47 @@ class Role(Model):
 
     def stack_name(self, role: str) -> str:
         return self.stack or role
+
+    def instance_type_for(self, role: str) -> str:
+        return self.instance_type or DEFAULT_INSTANCE_TYPES.get(role, "t3.small")
+
+
+DEFAULT_INSTANCE_TYPES = {"livekit": "c7i.xlarge"}
+HTTPS_URL = r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$"
+
+
+def _pinned(image: str) -> str:
+    """An image reference with a version: a tag other than latest, or a digest."""
+    name, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
+    if not image or any(c.isspace() for c in image) or not tag or "/" in tag or tag == "latest" or not name:
+        raise ValueError(f"{image!r} must name a version (like livekit/livekit-server:v1.8.4 or an @sha256 digest), never latest")
+    return image
+
+
+PinnedImage = Annotated[str, AfterValidator(_pinned)]
+
+
+class LiveKit(Model):
+    """The environment's LiveKit server: what runs on the livekit role's host."""
+
+    image: PinnedImage = "livekit/livekit-server:v1.8.4"
+    caddy_image: PinnedImage = "caddy:2.8.4"
+    tls: bool = Field(default=False, description="Caddy terminates TLS for <subdomain>.<domain> (opens 80 and 443)")
+    subdomain: str = Field(default="livekit", pattern=r"^[a-z0-9-]+$")
+    port: int = Field(default=7880, ge=1, le=65535)
+    tcp_port: int = Field(default=7883, ge=1, le=65535, description="rtc.tcp_port, the TCP fallback")
+    udp_port_start: int = Field(default=50000, ge=1024, le=65535)
+    udp_port_end: int = Field(default=60000, ge=1024, le=65535)
+    log_level: str = Field(default="info", pattern=r"^(debug|info|warn|error)$")
+    webhook_urls: list[Annotated[str, StringConstraints(pattern=HTTPS_URL)]] = Field(
+        default=[], description="shared webhook receivers; developers add theirs with damso livekit webhooks add"
+    )
+
+    @model_validator(mode="after")
+    def _ports(self) -> "LiveKit":
+        if self.udp_port_end <= self.udp_port_start:
+            raise ValueError("udp_port_end must be greater than udp_port_start")
+        return self
 
 
 class GpuDevBox(Model):
@@ -99,6 +141,7 @@ class Environment(Model):
     ssh_cidrs: list[str] = []
     state_bucket: str | None = None
     build_args: dict[EnvVarName, str] = {}
+    livekit: LiveKit = LiveKit()
     roles: dict[Name, Role] = {}
     gpu_dev: dict[Name, GpuDevBox] = Field(default={}, description="GPU dev boxes: damso dev gpu start|stop|status|ssh")
 
@@ -171,6 +214,9 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
             for role in ("api", "web"):
                 if role not in env.roles:
                     problems.append((f"environments.{env_name}.roles.{role}", "is required by the edge stack"))
+        if "livekit" in env.roles and not env.domain and (env.zone_id or env.livekit.tls):
+            what = "livekit.tls" if env.livekit.tls else "zone_id"
+            problems.append((f"environments.{env_name}.domain", f"is required by {what} (the LiveKit DNS name is <subdomain>.<domain>)"))
         for role_name, role in env.roles.items():
             for svc in role.services:
                 if svc not in cfg.services:
@@ -211,7 +257,12 @@ def _pydantic_message(error: dict) -> str:
     if error["type"] == "extra_forbidden":
         return "is not a known setting (check the spelling)"
     if error["type"] == "string_pattern_mismatch":
-        return f"{error['input']!r} must be lowercase letters, digits, '.', '_' or '-'"
+        pattern = error.get("ctx", {}).get("pattern")
+        if pattern == HTTPS_URL:
+            return f"{error['input']!r} must be an https:// URL (webhook receivers are reached over TLS)"
+        if pattern == NAME_PATTERN:
+            return f"{error['input']!r} must be lowercase letters, digits, '.', '_' or '-'"
+        return f"{error['input']!r} must match {pattern}"
     msg = error["msg"]
     return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
 

@@ -5,7 +5,9 @@ Library code: progress goes through on_event, confirmation through confirm().
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from damso_ops import manifest as manifests
-from damso_ops import releases, render, secrets, stacks, terraform, workspace
+from damso_ops import livekit, releases, render, secrets, stacks, terraform, workspace
 from damso_ops.aws import AwsTarget
 from damso_ops.config import Config, Environment
 from damso_ops.errors import DamsoError, UsageError
@@ -103,6 +105,12 @@ def state_bucket(t: Target) -> str:
     return f"{t.cfg.project.name}-{t.env_name}-tfstate-{account}"
 
 
+def artifact_bucket(t: Target) -> str:
+    """The release bucket the shared stack makes (see terraform/stacks/shared)."""
+    account = t.aws.client("sts").get_caller_identity()["Account"]
+    return f"{t.cfg.project.name}-{t.env_name}-artifacts-{account}"
+
+
 def bucket_exists(t: Target, name: str) -> bool:
     from botocore.exceptions import ClientError
 
@@ -132,8 +140,22 @@ def ensure_state_bucket(t: Target, name: str) -> bool:
     return True
 
 
-# Terraform's plugin cache is not safe for concurrent inits; plans and applies are.
+# Terraform's plugin cache is not safe for concurrent inits (plans and applies are): one
+# init at a time in this process, and across processes sharing the cache (a file lock).
 _INIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _init_lock(env: dict[str, str]):
+    import fcntl
+
+    path = Path(env["TF_PLUGIN_CACHE_DIR"]) / ".damso-init.lock"
+    with _INIT_LOCK, open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def plan_stack(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = False) -> terraform.PlanSummary:
@@ -154,7 +176,7 @@ def init(ws: workspace.Workspace, stack: str) -> None:
     key = workspace.init_key(folder)
     if stamp.is_file() and stamp.read_text() == key:
         return
-    with _INIT_LOCK:
+    with _init_lock(ws.env):
         run(terraform.init_command(folder, ws.env))
     stamp.write_text(key)
 
@@ -187,8 +209,10 @@ def selected_roles(t: Target, only: list[str]) -> list[str]:
 
 def load_images(t: Target, build_manifest: Path | None, roles: list[str]) -> tuple[manifests.BuildManifest, dict[str, str]]:
     path = build_manifest or manifests.builds_dir(t.state_dir) / "latest.json"
-    bm = manifests.load(path)
     needed = {s for r in roles for s in t.env.roles[r].services}
+    if not needed and not build_manifest:  # e.g. only the LiveKit server: its images come from config
+        return manifests.BuildManifest(id=None, created="", env=None), {}
+    bm = manifests.load(path)
     missing = sorted(needed - set(bm.images))
     if missing:
         raise DamsoError(
@@ -225,6 +249,10 @@ def deploy(
     chosen = [s for s in all_stacks if not only or s == "shared" or s in role_stacks]
 
     ssm = t.aws.client("ssm")
+    if livekit.ROLE in roles:
+        done = livekit.ensure_keys(ssm, t.env_name, t.state_dir, os.environ, dry_run=plan_only)
+        if done:
+            on_event("secrets", f"{'would store' if plan_only else 'stored'} {done} LiveKit key pair in SSM")
     needed = {r: list(t.env.roles[r].secrets) for r in roles}
     seeded = secrets.ensure(ssm, t.env_name, needed, t.state_dir, dry_run=plan_only)
     if seeded:
@@ -303,8 +331,9 @@ def deploy(
 def make_release(t: Target, roles, images, outputs, bucket, bm, s3) -> releases.Release:
     """Render the selected roles; the others keep their files from the current release."""
     jenv = render.template_env(t.cfg)
+    hooks = livekit.webhook_urls(t.env, livekit.added_webhooks(s3, bucket, t.env_name)) if livekit.ROLE in roles else []
     files = {
-        r: render.render_files(t.cfg, t.env_name, r, t.env.roles[r], images, outputs, bucket, jenv) for r in roles
+        r: render.render_files(t.cfg, t.env_name, r, t.env.roles[r], images, outputs, bucket, jenv, hooks) for r in roles
     }
     image_info = {s: _image_info(bm, s) for s in images}
     others = [r for r in t.env.roles if r not in roles]
@@ -345,6 +374,7 @@ def reconcile_command(t: Target, role: str, instance: str, bucket: str) -> Comma
         "DAMSO_BUCKET": bucket,
         "DAMSO_INSTANCE_ID": instance,
         "DAMSO_WORKDIR": str(workdir),
+        "DAMSO_NODE_IP": "127.0.0.1",  # no instance metadata here
         "DOCKER_CONFIG": str(workdir / "docker"),
     }
     return Command((sys.executable, str(path)), cwd=workdir, env=env)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from damso_ops import deploy, prices, stacks, workspace
+from damso_ops.instances import Instance, describe, format_duration, set_running  # noqa: F401 - devbox.* API
 from damso_ops.config import Environment, GpuDevBox
 from damso_ops.errors import ConfigError, DamsoError, UsageError
 
@@ -80,26 +81,6 @@ def stack_inputs(env: Environment, shared: Mapping[str, object]) -> dict[str, ob
 # ---- what EC2 says ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Instance:
-    id: str
-    state: str
-    instance_type: str
-    public_ip: str | None
-    private_ip: str | None
-    launched: datetime | None  # the last start, on AWS
-
-    @classmethod
-    def from_api(cls, data: Mapping) -> Instance:
-        return cls(data["InstanceId"], data["State"]["Name"], data["InstanceType"], data.get("PublicIpAddress"),
-                   data.get("PrivateIpAddress"), data.get("LaunchTime"))  # fmt: skip
-
-    def uptime_seconds(self, now: datetime | None = None) -> int | None:
-        if self.state != "running" or not self.launched:
-            return None
-        return max(0, int(((now or datetime.now(UTC)) - self.launched).total_seconds()))
-
-
 def find_all(ec2, project: str, env_name: str) -> dict[str, Instance]:
     """Every GPU dev box of the environment that exists (by the tags the gpu-dev stack sets)."""
     filters = [
@@ -118,27 +99,7 @@ def find_all(ec2, project: str, env_name: str) -> dict[str, Instance]:
     return {name: Instance.from_api(i) for name, i in found.items()}
 
 
-def describe(ec2, instance_id: str) -> Instance:
-    (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    return Instance.from_api(reservation["Instances"][0])
-
-
 # ---- formatting (pure) ------------------------------------------------------------
-
-
-def format_duration(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes = seconds // 60
-    if minutes < 1:
-        return "<1 min"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
 
 
 def format_price(hourly: float | None) -> str:
@@ -284,36 +245,6 @@ def ensure_stack(t: deploy.Target, on_event: Event, confirm: Confirm) -> StackRe
 
 
 # ---- start / stop -----------------------------------------------------------------
-
-
-def _wait(ec2, waiter: str, instance_id: str, delay: int) -> None:
-    from botocore.exceptions import WaiterError
-
-    try:
-        ec2.get_waiter(waiter).wait(InstanceIds=[instance_id], WaiterConfig={"Delay": delay, "MaxAttempts": 120})
-    except WaiterError as exc:
-        raise DamsoError(f"Instance {instance_id} did not reach the expected state: {exc}.") from None
-
-
-def set_running(ec2, instance: Instance, running: bool, on_event: Event, delay: int = 5) -> Instance:
-    """Start or stop an instance and wait with EC2's waiters until it is there."""
-    if running:
-        if instance.state == "stopping":
-            on_event("wait", f"{instance.id} is stopping; starting it once it has stopped")
-            _wait(ec2, "instance_stopped", instance.id, delay)
-        if instance.state != "running":
-            if instance.state != "pending":
-                ec2.start_instances(InstanceIds=[instance.id])
-            on_event("start", f"{instance.id}: waiting until running")
-            _wait(ec2, "instance_running", instance.id, delay)
-    elif instance.state != "stopped":
-        if instance.state == "pending":
-            _wait(ec2, "instance_running", instance.id, delay)
-        if instance.state != "stopping":
-            ec2.stop_instances(InstanceIds=[instance.id])
-        on_event("stop", f"{instance.id}: waiting until stopped")
-        _wait(ec2, "instance_stopped", instance.id, delay)
-    return describe(ec2, instance.id)
 
 
 def wait_ssh(host: str, timeout: float, port: int = SSH_PORT, poll: float = 5.0) -> bool:

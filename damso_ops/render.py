@@ -7,7 +7,7 @@ shipped with damso, file by file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from damso_ops import paths
 from damso_ops.config import Config, Role
@@ -16,6 +16,9 @@ from damso_ops.errors import ConfigError, DamsoError
 REF = re.compile(r"\$\{([a-z0-9_-]+)\.([a-z0-9_]+)\}")
 ENV_FILE = "role.env"
 SECRETS_FILE = "secrets.env"
+# A release file named X.in is a template the host fills: ${NAME} from the role's SSM
+# secrets and ${NODE_IP} from the instance metadata, written as X with mode 0600.
+FILLED_SUFFIX = ".in"
 
 
 def template_env(cfg: Config):
@@ -98,8 +101,10 @@ def render_files(
     outputs: Mapping[str, Mapping[str, object]],
     bucket: str,
     jenv=None,
+    webhook_urls: Sequence[str] = (),
 ) -> dict[str, str]:
-    """The role's release artifacts: compose.yml and its non-secret env file."""
+    """The role's release artifacts: compose.yml and its non-secret env file, and for
+    the livekit role livekit.yaml.in (plus a Caddyfile with TLS on)."""
     key = f"environments.{env_name}.roles.{role_name}"
     values = {k: substitute(v, outputs, f"{key}.env.{k}") for k, v in role.env.items()}
     missing = [s for s in role.services if s not in images]
@@ -109,7 +114,19 @@ def render_files(
             hint=f"Run 'damso build {' '.join(missing)}' first.",
         )
     context = _context(cfg, env_name, role_name, role, bucket)
-    context.update(images={s: images[s] for s in role.services}, vars=values)
+    env = cfg.environments[env_name]
+    context.update(images={s: images[s] for s in role.services}, vars=values, livekit=env.livekit)
+    jenv = jenv or template_env(cfg)
     name = role.compose_template or f"compose/{role_name}.yml.j2"
-    compose = _render(jenv or template_env(cfg), name, key, cfg, context)
-    return {"compose.yml": compose, ENV_FILE: env_file_text(values)}
+    files = {"compose.yml": _render(jenv, name, key, cfg, context), ENV_FILE: env_file_text(values)}
+    if role.stack_name(role_name) == "livekit":
+        context.update(webhook_urls=list(webhook_urls), host=livekit_host(env))
+        files["livekit.yaml" + FILLED_SUFFIX] = _render(jenv, "livekit/livekit.yaml.j2", key, cfg, context)
+        if env.livekit.tls:
+            files["Caddyfile"] = _render(jenv, "livekit/Caddyfile.j2", key, cfg, context)
+    return files
+
+
+def livekit_host(env) -> str:
+    """The LiveKit server's DNS name (empty without a domain)."""
+    return f"{env.livekit.subdomain}.{env.domain}" if env.domain else ""

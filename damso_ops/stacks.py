@@ -77,10 +77,22 @@ def inputs(
             role=role_name,
             subnet_id=subnets[0],
             ami_id=role.ami,
-            instance_type=role.instance_type,
+            instance_type=role.instance_type_for(role_name),
             volume_size=role.volume_size,
             user_data=user_data[role_name],
             ssh_cidrs=list(env.ssh_cidrs),
+        )
+    if stack == "livekit":
+        lk = env.livekit
+        values.update(
+            tls=lk.tls,
+            zone_id=env.zone_id,
+            domain=env.domain,
+            livekit_subdomain=lk.subdomain,
+            signal_port=lk.port,
+            tcp_fallback_port=lk.tcp_port,
+            udp_port_start=lk.udp_port_start,
+            udp_port_end=lk.udp_port_end,
         )
     if stack == "data":
         values.update(data_subnet_ids=shared["data_subnet_ids"], create_redis_parameter_group=not env.sandbox)

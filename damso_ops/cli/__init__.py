@@ -51,9 +51,15 @@ class DamsoGroup(TyperGroup):
 
             if isinstance(exc, click.ClickException):
                 raise
+            from damso_ops.aws import explain
+
             state = ctx.obj if isinstance(ctx.obj, State) else State()
             if state.verbose:
                 traceback.print_exc()
+            known = explain(exc)
+            if known:
+                _render_error(ctx, known.message, known.hint, None)
+                raise typer.Exit(known.exit_code) from None
             _render_error(ctx, f"Internal error: {type(exc).__name__}: {exc}", "Run again with --verbose for the traceback." if not state.verbose else None, None)
             raise typer.Exit(70) from None
 
@@ -125,7 +131,17 @@ def _register() -> None:
     app.add_typer(secrets.app, name="secrets")
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(dev.app, name="dev")
+    from damso_ops.cli import livekit
+
+    app.add_typer(livekit.app, name="livekit")
     app.command("doctor", help=doctor.HELP)(doctor.doctor)
+    from damso_ops.cli import operate
+
+    app.command("status", help=operate.STATUS_HELP, epilog=operate.STATUS_EPILOG)(operate.status)
+    app.command("releases", help=operate.RELEASES_HELP, epilog=operate.RELEASES_EPILOG)(operate.releases)
+    app.command("rollback", help=operate.ROLLBACK_HELP, epilog=operate.ROLLBACK_EPILOG)(operate.rollback)
+    app.command("logs", help=operate.LOGS_HELP, epilog=operate.LOGS_EPILOG)(operate.logs)
+    app.command("unlock", help=operate.UNLOCK_HELP, epilog=operate.UNLOCK_EPILOG)(operate.unlock)
 
 
 _register()

@@ -9,7 +9,8 @@ with each release (manifest.json "settings"), so user-data never changes.
 
 Steps: read <env>/current; download this role's files of that release; verify
 every sha256 (a mismatch keeps the running release and is reported); write the
-role's SSM secrets to an env file (0600); docker login if the role has
+role's SSM secrets to an env file (0600); fill each X.in into X (0600) with
+those secrets and ${NODE_IP} (instance metadata, IMDSv2); docker login if the role has
 REGISTRY_USERNAME/REGISTRY_PASSWORD; compose pull + up; wait for health;
 write a report to <env>/reports/<instance-id>.json.
 """
@@ -18,30 +19,70 @@ import hashlib
 import json
 import os
 import shutil
+import string
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
 import boto3
 
-LOG_LINES = 30
+LOG_LINES = 50  # every container's last lines go into each report, known secret values masked
+LOG_LINE_CHARS = 500
+MASK = "********"
 
 
 def now():
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def instance_id():
-    if os.environ.get("DAMSO_INSTANCE_ID"):
-        return os.environ["DAMSO_INSTANCE_ID"]
-    base = "http://169.254.169.254/latest"
+def metadata(path):
+    """One instance metadata value, with an IMDSv2 session token."""
+    base = os.environ.get("DAMSO_IMDS_URL", "http://169.254.169.254/latest")
     req = urllib.request.Request(f"{base}/api/token", method="PUT",
                                  headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"})
     token = urllib.request.urlopen(req, timeout=5).read().decode()
-    req = urllib.request.Request(f"{base}/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": token})
+    req = urllib.request.Request(f"{base}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token})
     return urllib.request.urlopen(req, timeout=5).read().decode()
+
+
+def instance_id():
+    return os.environ.get("DAMSO_INSTANCE_ID") or metadata("instance-id")
+
+
+def node_ip():
+    """The address clients reach this host at: its public IP (the Elastic IP), else its private one."""
+    if os.environ.get("DAMSO_NODE_IP"):
+        return os.environ["DAMSO_NODE_IP"]
+    try:
+        return metadata("public-ipv4")
+    except urllib.error.HTTPError:
+        return metadata("local-ipv4")
+
+
+def fill(folder, values):
+    """Write X (0600) from each release file X.in: ${NAME} from the role's secrets, ${NODE_IP}."""
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".in"):
+            continue
+        with open(os.path.join(folder, name)) as fh:
+            template = string.Template(fh.read())
+        found = list(template.pattern.finditer(template.template))
+        if any(m.group("invalid") is not None for m in found):
+            raise RuntimeError(f"{name} has a '$' that is not a ${{NAME}} placeholder (write $$ for a literal one)")
+        wanted = {m.group("named") or m.group("braced") for m in found} - {None}
+        context = dict(values)
+        if "NODE_IP" in wanted:
+            context["NODE_IP"] = node_ip()
+        missing = sorted(wanted - set(context))
+        if missing:
+            raise RuntimeError(f"{name} needs {', '.join(missing)}, which the role's SSM parameters do not hold")
+        fd = os.open(os.path.join(folder, name[:-len(".in")]), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file was there before
+        with os.fdopen(fd, "w") as fh:
+            fh.write(template.substitute(context))
 
 
 def compose_cmd():
@@ -53,6 +94,12 @@ def compose_cmd():
 
 def sh(argv, **kw):
     return subprocess.run(argv, capture_output=True, text=True, **kw)
+
+
+def masked(text, secrets):
+    for value in secrets:
+        text = text.replace(value, MASK)
+    return text
 
 
 class Rejected(Exception):
@@ -103,7 +150,7 @@ class Host:
                 raise Rejected(f"checksum mismatch for {self.role}/{name}: expected {expected}, got {actual}")
             with open(os.path.join(staging, name), "wb") as fh:
                 fh.write(body)
-        self.write_secrets(staging)
+        fill(staging, self.write_secrets(staging))
         shutil.rmtree(target, ignore_errors=True)
         os.rename(staging, target)
         return target, manifest
@@ -171,15 +218,38 @@ class Host:
             time.sleep(2)
 
     def describe(self, containers):
+        """Each container's state and last LOG_LINES log lines (stdout and stderr, in order).
+
+        Logs are the app's output and may print anything: every value of the role's SSM
+        parameters is masked; if they cannot be read, the lines are withheld."""
+        secrets = self.mask_values()
         out = []
         for c in containers:
             raw = c.pop("_raw")
+            if secrets is None:
+                c["logs"] = ["(logs withheld: the role's secrets could not be read to mask them)"]
+            else:
+                logs = subprocess.run(["docker", "logs", "--tail", str(LOG_LINES), raw["Id"]],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+                c["logs"] = [masked(line, secrets)[:LOG_LINE_CHARS] for line in logs.stdout.splitlines()[-LOG_LINES:]]
             if not c["ok"]:
-                logs = sh(["docker", "logs", "--tail", str(LOG_LINES), raw["Id"]])
-                c["logs"] = (logs.stdout + logs.stderr).splitlines()[-LOG_LINES:]
-                c["inspect_state"] = raw["State"]
+                state = json.dumps(raw["State"])  # its Health.Log holds health-check output
+                c["inspect_state"] = json.loads(masked(state, secrets or [])) if secrets is not None else {"Status": raw["State"].get("Status")}
             out.append(c)
         return out
+
+    def mask_values(self):
+        """The role's secret values (and their lines), longest first; None if SSM cannot be read."""
+        path = f"/damso/{self.env}/{self.role}/"
+        values = set()
+        try:
+            for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True):
+                for p in page["Parameters"]:
+                    values.add(p["Value"])
+                    values.update(line for line in p["Value"].splitlines() if len(line.strip()) >= 8)
+        except Exception:  # noqa: BLE001 - no logs rather than unmasked logs
+            return None
+        return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
     def run(self):
         try:

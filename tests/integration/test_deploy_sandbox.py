@@ -19,8 +19,9 @@ AMI = "ami-1e749f67"  # one of moto's built-in images
 ROLES = ("livekit", "api", "web", "agent")
 SENTINELS = {
     "APP_SECRET": "sentinel-app-secret-6f1d2c",
-    "LIVEKIT_API_SECRET": "sentinel-livekit-secret-93ab",
+    "LIVEKIT_API_SECRET": "sentinel-livekit-secret-93ab-5e0d7a41c2b9",  # LiveKit wants 32+ characters
 }
+LIVEKIT_API_KEY = "APIsentinel93ab"
 COMPOSE = """\
 services:
   app:
@@ -86,6 +87,7 @@ def sandbox_project(tmp_path_factory, registry, dockerd, busybox_image, git_root
         "DAMSO_STATE_DIR": None,
         "CI": "true",
         **SENTINELS,
+        "LIVEKIT_API_KEY": LIVEKIT_API_KEY,
     }
     project = Project(root, env, repos, registry)
     built = project.damso("build", "--ref", "main", "api")
@@ -150,7 +152,7 @@ def test_release_in_s3_has_verified_sums_and_pointer_written_last(sandbox_projec
     assert set(manifest["roles"]) == set(ROLES)
     times = []
     for role, files in manifest["roles"].items():
-        assert set(files) == {"compose.yml", "role.env"}
+        assert set(files) == {"compose.yml", "role.env"} | ({"livekit.yaml.in"} if role == "livekit" else set())
         for name, digest in files.items():
             obj = s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{release}/{role}/{name}")
             assert hashlib.sha256(obj["Body"].read()).hexdigest() == digest
@@ -189,7 +191,7 @@ def test_app_only_change_applies_nothing_and_rolls_out(sandbox_project, first_de
     assert result.exit_code == 0, result.output
     assert data["changed"] is True and data["release"] != first_deploy["release"]
     assert not any(s["applied"] for s in data["stacks"].values())
-    assert data["uploaded"] == 2 * len(ROLES) + 1  # every role's two files and the manifest
+    assert data["uploaded"] == 2 * len(ROLES) + 2  # every role's two files, livekit.yaml.in, the manifest
     (web,) = docker_client.containers.list(filters={"label": "com.docker.compose.project=damso-sandbox-web"})
     assert web.exec_run(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]).output.decode().strip() == "changed from web"
 

@@ -54,3 +54,15 @@ def test_verbose_shows_the_traceback(tmp_path):
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("damso ")
+
+
+def test_no_aws_credentials_is_one_sentence(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "damso.example.toml"
+    env = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None, "AWS_PROFILE": None,
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": None}  # fmt: skip
+    result = runner.invoke(app, ["--config", str(example), "livekit", "status", "--env", "prod"], env=env)
+    assert result.exit_code == 1
+    assert "No AWS credentials were found." in result.output and "Traceback" not in result.output

@@ -1,3 +1,14 @@
+variable "signal_port" {
+  type        = number
+  description = "LiveKit's HTTP API and WebSocket signalling port."
+  default     = 7880
+}
+
+variable "ice_tcp_port" {
+  type    = number
+  default = 7881
+}
+
 variable "tcp_fallback_port" {
   type    = number
   default = 7883

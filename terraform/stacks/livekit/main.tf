@@ -5,8 +5,8 @@ locals {
   anywhere      = ["0.0.0.0/0"]
   ingress_rules = concat(
     [
-      { description = "signal (HTTP/WebSocket)", protocol = "tcp", from_port = 7880, to_port = 7880, cidr_blocks = local.anywhere },
-      { description = "ICE over TCP", protocol = "tcp", from_port = 7881, to_port = 7881, cidr_blocks = local.anywhere },
+      { description = "signal (HTTP/WebSocket)", protocol = "tcp", from_port = var.signal_port, to_port = var.signal_port, cidr_blocks = local.anywhere },
+      { description = "ICE over TCP", protocol = "tcp", from_port = var.ice_tcp_port, to_port = var.ice_tcp_port, cidr_blocks = local.anywhere },
       { description = "TCP fallback", protocol = "tcp", from_port = var.tcp_fallback_port, to_port = var.tcp_fallback_port, cidr_blocks = local.anywhere },
       { description = "media (UDP)", protocol = "udp", from_port = var.udp_port_start, to_port = var.udp_port_end, cidr_blocks = local.anywhere },
     ],
@@ -16,7 +16,6 @@ locals {
     ] : [],
   )
 }
-
 
 resource "aws_route53_record" "livekit" {
   count   = var.zone_id == "" ? 0 : 1

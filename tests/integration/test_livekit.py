@@ -1,0 +1,292 @@
+"""damso livekit against the embedded emulator: real terraform apply (instance, Elastic IP,
+security group, Route53 record), keys in SSM, and the host's reconcile unit run for real
+against the local Docker engine and registry, filling livekit.yaml from SSM."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from damso_ops.aws import AwsTarget
+from tests.integration.conftest import Project, write_config
+from tests.support.net import free_port
+
+pytestmark = pytest.mark.integration
+
+AMI = "ami-1e749f67"  # one of moto's built-in images
+DOMAIN = "sandbox.test"
+SHARED_HOOK = "https://api.sandbox.test/webhook/livekit"
+DEV_HOOK = "https://3.sandbox.test/webhook/livekit"
+# Stands in for livekit-server (which cannot be pulled here): serves on the configured
+# port and is healthy only while the filled livekit.yaml is mounted.
+COMPOSE = """\
+services:
+  livekit:
+    image: {{ livekit.image }}
+    network_mode: host
+    volumes:
+      - ./livekit.yaml:/etc/livekit.yaml:ro
+    command: ["/bin/busybox", "sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec /bin/busybox httpd -f -p 127.0.0.1:{{ livekit.port }} -h /www"]
+    healthcheck:
+      test: ["CMD", "/bin/busybox", "sh", "-c", "test -s /etc/livekit.yaml && /bin/busybox wget -qO- http://127.0.0.1:{{ livekit.port }}/"]
+      interval: 2s
+      timeout: 2s
+      retries: 5
+"""
+
+
+def livekit_toml(registry_host: str, zone_id: str, port: int) -> str:
+    return f"""
+[environments.sandbox]
+sandbox = true
+region = "ap-northeast-2"
+domain = "{DOMAIN}"
+zone_id = "{zone_id}"
+
+[environments.sandbox.build_args]
+PUBLIC_URL = "https://sandbox.test"
+
+[environments.sandbox.roles.livekit]
+ami = "{AMI}"
+health_timeout = 60
+secrets = ["REGISTRY_USERNAME", "REGISTRY_PASSWORD"]
+
+[environments.sandbox.livekit]
+image = "{registry_host}/team/livekit-stand-in:v1"
+tls = true
+port = {port}
+webhook_urls = ["{SHARED_HOOK}"]
+
+[environments.other]
+sandbox = true
+[environments.other.build_args]
+PUBLIC_URL = "https://other.test"
+[environments.other.roles.livekit]
+ami = "{AMI}"
+"""
+
+
+@pytest.fixture(scope="module")
+def lk(tmp_path_factory, registry, dockerd, docker_client, busybox_image, git_root):
+    """A project whose sandbox has a LiveKit role; the emulator is stopped at the end."""
+    from damso_ops import sandbox
+    from tests.integration.conftest import APP_FILES, make_repo
+
+    base = tmp_path_factory.mktemp("livekit")
+    repos = {name: make_repo(git_root, f"{name}-{base.name}", commits=1, files=APP_FILES | {"content.txt": "x\n"})
+             for name in ("app", "site", "broken")}  # fmt: skip
+    root = base / "project"
+    (root / "templates" / "compose").mkdir(parents=True)
+    (root / "templates" / "compose" / "livekit.yml.j2").write_text(COMPOSE)
+    auth = {"username": registry.username, "password": registry.password}
+    docker_client.images.get(busybox_image).tag(f"{registry.host}/team/livekit-stand-in", "v1")
+    docker_client.images.push(f"{registry.host}/team/livekit-stand-in", "v1", auth_config=auth)
+
+    server = sandbox.ensure(root / ".damso")
+    aws = AwsTarget("ap-northeast-2", server.endpoint_url)
+    zone = aws.client("route53").create_hosted_zone(Name=DOMAIN, CallerReference=base.name)["HostedZone"]["Id"]
+    write_config(root, registry.host, repos, livekit_toml(registry.host, zone.split("/")[-1], free_port()))
+    env = {
+        "DOCKER_HOST": dockerd.host,
+        "REGISTRY_USERNAME": registry.username,
+        "REGISTRY_PASSWORD": registry.password,
+        "DAMSO_CACHE_DIR": str(base / "cache"),
+        "DAMSO_CONFIG": None,
+        "DAMSO_STATE_DIR": None,
+        "LIVEKIT_API_KEY": None,
+        "LIVEKIT_API_SECRET": None,
+        "CI": "true",
+    }
+    project = Project(root, env, repos, registry)
+    project.aws = aws
+    project.outputs = []
+    yield project
+    project.damso("sandbox", "stop")
+    for c in docker_client.containers.list(all=True, filters={"label": "com.docker.compose.project=damso-sandbox-livekit"}):
+        c.remove(force=True)
+
+
+def run(project, *args, env=None):
+    result = project.damso("livekit", *args, env=env)
+    project.outputs.append(result.output)
+    return result
+
+
+def run_json(project, *args):
+    result = run(project, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def instance_of(project) -> dict:
+    ec2 = project.aws.client("ec2")
+    found = [i for r in ec2.describe_instances(Filters=[{"Name": "tag:Role", "Values": ["livekit"]}])["Reservations"]
+             for i in r["Instances"] if i["State"]["Name"] != "terminated"]  # fmt: skip
+    assert len(found) == 1
+    return found[0]
+
+
+def keys_in_ssm(project) -> tuple[str, str]:
+    ssm = project.aws.client("ssm")
+    params = {}
+    for name in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+        p = ssm.get_parameter(Name=f"/damso/sandbox/livekit/{name}", WithDecryption=True)["Parameter"]
+        assert p["Type"] == "SecureString"
+        params[name] = p["Value"]
+    return params["LIVEKIT_API_KEY"], params["LIVEKIT_API_SECRET"]
+
+
+def filled_config(project, release: str) -> tuple[dict, int]:
+    import yaml
+
+    instance = instance_of(project)["InstanceId"]
+    path = project.root / ".damso" / "sandbox" / "hosts" / instance / "releases" / release / "livekit.yaml"
+    return yaml.safe_load(path.read_text()), path.stat().st_mode & 0o777
+
+
+@pytest.fixture(scope="module")
+def first_up(lk):
+    data = run_json(lk, "up", "--env", "sandbox", "--yes", "--converge-local")
+    return data
+
+
+def test_up_creates_instance_address_ports_dns_and_keys(lk, first_up):
+    assert first_up["changed"] and first_up["healthy"], first_up
+    assert set(first_up["stacks"]) == {"shared", "livekit"} and all(s["applied"] for s in first_up["stacks"].values())
+    ec2 = lk.aws.client("ec2")
+    inst = instance_of(lk)
+    assert inst["InstanceType"] == "c7i.xlarge"  # the livekit role's default
+    (address,) = ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [inst["InstanceId"]]}])["Addresses"]
+    (group,) = ec2.describe_security_groups(GroupIds=[g["GroupId"] for g in inst["SecurityGroups"]])["SecurityGroups"]
+    rules = {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in group["IpPermissions"]}
+    port = json.loads(run(lk, "status", "--env", "sandbox", "--json").stdout)["urls"]
+    config_port = int(next(u for u in port if u.startswith("ws://")).rsplit(":", 1)[1])
+    assert rules == {
+        ("tcp", config_port, config_port),  # signalling
+        ("tcp", 7881, 7881),  # ICE over TCP
+        ("tcp", 7883, 7883),  # TCP fallback
+        ("udp", 50000, 60000),  # media
+        ("tcp", 80, 80),  # ACME (tls = true)
+        ("tcp", 443, 443),  # TLS
+    }  # and no 22: the config lists no SSH sources
+    r53 = lk.aws.client("route53")
+    (zone,) = r53.list_hosted_zones()["HostedZones"]
+    records = [r for r in r53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"] if r["Type"] == "A"]
+    assert [(r["Name"].rstrip("."), r["TTL"], [v["Value"] for v in r["ResourceRecords"]]) for r in records] == [
+        (f"livekit.{DOMAIN}", 60, [address["PublicIp"]])
+    ]
+    key, secret = keys_in_ssm(lk)
+    assert key.startswith("API") and len(key) == 15 and len(secret) == 43
+
+
+def test_the_host_fills_livekit_yaml_with_the_keys_and_every_webhook(lk, first_up):
+    key, secret = keys_in_ssm(lk)
+    conf, mode = filled_config(lk, first_up["release"])
+    assert conf["keys"] == {key: secret}
+    assert conf["webhook"] == {"api_key": key, "urls": [SHARED_HOOK]}
+    assert conf["rtc"]["node_ip"] == "127.0.0.1" and conf["rtc"]["tcp_port"] == 7883
+    assert (conf["rtc"]["port_range_start"], conf["rtc"]["port_range_end"]) == (50000, 60000)
+    assert mode == 0o600
+    bucket = next(b["Name"] for b in lk.aws.client("s3").list_buckets()["Buckets"] if "artifacts" in b["Name"])
+    caddy = lk.aws.client("s3").get_object(Bucket=bucket, Key=f"sandbox/releases/{first_up['release']}/livekit/Caddyfile")
+    assert f"livekit.{DOMAIN} {{" in caddy["Body"].read().decode()
+
+
+def test_second_up_changes_nothing(lk, first_up):
+    data = run_json(lk, "up", "--env", "sandbox", "--yes", "--converge-local")
+    assert data["changed"] is False and data["uploaded"] == 0 and data["release"] == first_up["release"]
+    assert not any(s["applied"] for s in data["stacks"].values())
+    assert all(s["changes"] == {} or not any(s["changes"].values()) for s in data["stacks"].values())
+
+
+def test_webhooks_add_rolls_out_without_terraform_changes(lk, first_up):
+    before = instance_of(lk)["InstanceId"]
+    data = run_json(lk, "webhooks", "add", DEV_HOOK, "--env", "sandbox", "--converge-local")
+    assert data["webhook_urls"] == [SHARED_HOOK, DEV_HOOK] and data["stacks_applied"] == []
+    assert data["release"] != first_up["release"]
+    assert instance_of(lk)["InstanceId"] == before  # not replaced
+    conf, _ = filled_config(lk, data["release"])
+    assert conf["webhook"]["urls"] == [SHARED_HOOK, DEV_HOOK]
+    assert run_json(lk, "webhooks", "list", "--env", "sandbox")["webhook_urls"] == [SHARED_HOOK, DEV_HOOK]
+    removed = run_json(lk, "webhooks", "rm", DEV_HOOK, "--env", "sandbox", "--converge-local")
+    assert removed["webhook_urls"] == [SHARED_HOOK] and removed["stacks_applied"] == []
+    assert filled_config(lk, removed["release"])[0]["webhook"]["urls"] == [SHARED_HOOK]
+
+
+def test_keys_and_token_for_developers(lk, first_up):
+    import jwt
+
+    key, secret = keys_in_ssm(lk)
+    plain = run(lk, "keys", "--env", "sandbox")
+    assert plain.exit_code == 0, plain.output
+    assert f"LIVEKIT_API_KEY={key}\n" in plain.stdout and f"LIVEKIT_URL=wss://livekit.{DOMAIN}\n" in plain.stdout
+    assert secret not in plain.stdout and "LIVEKIT_API_SECRET" not in plain.stdout
+    shown = run(lk, "keys", "--env", "sandbox", "--show-secret", "--format", "json")
+    assert json.loads(shown.stdout)["LIVEKIT_API_SECRET"] == secret
+    lk.outputs.pop()  # asked for on purpose; not part of the leak check
+    token = run(lk, "token", "--env", "sandbox", "--room", "demo", "--identity", "alice", "--ttl", "600")
+    assert token.exit_code == 0, token.output
+    claims = jwt.decode(token.stdout.strip(), secret, algorithms=["HS256"])
+    assert claims["iss"] == key and claims["sub"] == "alice" and claims["video"] == {"room": "demo", "roomJoin": True}
+    assert claims["exp"] - claims["nbf"] == 600
+
+
+def test_no_key_secret_in_state_user_data_s3_or_output(lk, first_up):
+    _, secret = keys_in_ssm(lk)
+    s3, ec2 = lk.aws.client("s3"), lk.aws.client("ec2")
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for v in page.get("Versions", []):
+                body = s3.get_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+                assert secret.encode() not in body, f"the LiveKit secret leaked into s3://{bucket}/{v['Key']}"
+    attr = ec2.describe_instance_attribute(InstanceId=instance_of(lk)["InstanceId"], Attribute="userData")
+    user_data = base64.b64decode(attr["UserData"]["Value"]).decode()
+    assert "damso-reconcile" in user_data and secret not in user_data
+    for path in (lk.root / ".damso").rglob("*"):
+        if path.is_file() and "hosts" not in path.parts:
+            assert secret.encode() not in path.read_bytes(), f"the LiveKit secret leaked into {path}"
+    for output in lk.outputs:
+        assert secret not in output
+
+
+def test_status_stop_start(lk, first_up):
+    status = run_json(lk, "status", "--env", "sandbox")
+    inst = instance_of(lk)
+    assert status["state"] == "running" and status["instance_id"] == inst["InstanceId"]
+    assert status["instance_type"] == "c7i.xlarge" and status["hourly_usd"] > 0
+    assert status["report"]["status"] == "healthy" and status["images"]["livekit"].endswith("livekit-stand-in:v1")
+    address = status["public_ip"]
+    assert run_json(lk, "stop", "--env", "sandbox")["state"] == "stopped"
+    assert run_json(lk, "status", "--env", "sandbox")["state"] == "stopped"
+    started = run_json(lk, "start", "--env", "sandbox")
+    assert started["state"] == "running" and started["public_ip"] == address  # the Elastic IP stays
+
+
+def test_bad_input_changes_nothing(lk, first_up):
+    unknown = run(lk, "status", "--env", "nope")
+    assert unknown.exit_code == 2 and "Unknown environment 'nope'" in unknown.output
+    http = run(lk, "webhooks", "add", "http://3.sandbox.test/webhook/livekit", "--env", "sandbox")
+    assert http.exit_code == 2 and "is not an https:// URL" in http.output
+    assert run_json(lk, "webhooks", "list", "--env", "sandbox")["webhook_urls"] == [SHARED_HOOK]
+    bad = run(lk, "up", "--env", "other", "--yes", env={"LIVEKIT_API_KEY": "APIok", "LIVEKIT_API_SECRET": "short"})
+    assert bad.exit_code == 2 and "is not a LiveKit API secret" in bad.output
+    assert lk.aws.client("ssm").get_parameters_by_path(Path="/damso/other/", Recursive=True)["Parameters"] == []
+    assert not [b for b in lk.aws.client("s3").list_buckets()["Buckets"] if "-other-" in b["Name"]]
+    refused = run(lk, "down", "--env", "sandbox")
+    assert refused.exit_code == 2 and "pass --confirm sandbox" in refused.output
+    assert instance_of(lk)["State"]["Name"] == "running"
+    for result in (unknown, http, bad, refused):
+        assert "Traceback" not in result.output
+
+
+def test_down_destroys_the_server_and_status_says_so(lk, first_up):
+    data = run_json(lk, "down", "--env", "sandbox", "--confirm", "sandbox")
+    assert data["destroyed"] == ["livekit"]
+    status = run_json(lk, "status", "--env", "sandbox")
+    assert status["state"] == "absent" and status["exists"] is False
+    assert keys_in_ssm(lk)  # the keys stay for the next `up`
+    r53 = lk.aws.client("route53")
+    (zone,) = r53.list_hosted_zones()["HostedZones"]
+    assert not [r for r in r53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"] if r["Type"] == "A"]

@@ -1,0 +1,92 @@
+"""Pure logic of damso livekit: key format, tokens, webhook list, config checks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jwt
+import pytest
+
+from damso_ops import config, livekit
+from damso_ops.errors import ConfigError, UsageError
+
+BASE = """
+[registry]
+host = "ghcr.io"
+namespace = "team"
+[repositories.app]
+url = "file:///x"
+[services.api]
+repo = "app"
+image = "api"
+"""
+
+
+def test_generated_keys_have_livekits_format_and_pass_the_check():
+    key, secret = livekit.generate_keys()
+    assert key.startswith("API") and len(key) == 15 and len(secret) == 43
+    livekit.check_keys(key, secret)
+    assert livekit.generate_keys() != (key, secret)
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "words"),
+    [
+        ("APIok", "too-short", "is not a LiveKit API secret"),
+        ("API key", "x" * 43, "is not a LiveKit API key"),
+        ("APIok", "has: colon and spaces" + "x" * 30, "is not a LiveKit API secret"),
+    ],
+)
+def test_keys_that_livekit_would_refuse_are_one_clear_sentence(key, secret, words):
+    with pytest.raises(UsageError, match=words):
+        livekit.check_keys(key, secret)
+
+
+def test_token_is_a_livekit_join_grant_signed_with_the_secret():
+    key, secret = livekit.generate_keys()
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    token = livekit.mint_token(key, secret, "demo", "alice", 600, name="Alice", now=now)
+    claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": False, "verify_nbf": False})
+    assert claims == {"iss": key, "sub": "alice", "nbf": int(now.timestamp()), "exp": int(now.timestamp()) + 600,
+                      "video": {"room": "demo", "roomJoin": True}, "name": "Alice"}  # fmt: skip
+    with pytest.raises(UsageError, match="--ttl"):
+        livekit.mint_token(key, secret, "demo", "alice", 0)
+
+
+def test_webhook_list_is_config_then_added_without_duplicates():
+    cfg = config.parse(BASE + '[environments.dev.livekit]\nwebhook_urls = ["https://a.test/w"]\n', Path("damso.toml"))
+    env = cfg.environments["dev"]
+    assert livekit.webhook_urls(env, ["https://b.test/w", "https://a.test/w"]) == ["https://a.test/w", "https://b.test/w"]
+    with pytest.raises(UsageError, match="is not an https:// URL"):
+        livekit.check_url("http://b.test/w")
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ('image = "livekit/livekit-server:latest"', "environments.dev.livekit.image: 'livekit/livekit-server:latest' must name a version"),
+        ('caddy_image = "caddy"', "environments.dev.livekit.caddy_image: 'caddy' must name a version"),
+        ('webhook_urls = ["http://1.sodam.store/webhook/livekit"]', "environments.dev.livekit.webhook_urls.0: 'http://1.sodam.store/webhook/livekit' must be an https:// URL"),
+        ("udp_port_start = 60000\nudp_port_end = 50000", "udp_port_end must be greater than udp_port_start"),
+    ],
+)
+def test_livekit_config_errors_name_the_key_path(table, words):
+    with pytest.raises(ConfigError) as caught:
+        config.parse(BASE + f"[environments.dev.livekit]\n{table}\n", Path("damso.toml"))
+    assert words in caught.value.message
+
+
+def test_images_by_digest_are_pinned_and_the_livekit_role_defaults_to_c7i():
+    text = BASE + (
+        '[environments.dev.livekit]\nimage = "livekit/livekit-server@sha256:' + "a" * 64 + '"\n'
+        '[environments.dev.roles.livekit]\nami = "ami-1"\n[environments.dev.roles.api]\nami = "ami-1"\n'
+    )
+    env = config.parse(text, Path("damso.toml")).environments["dev"]
+    assert env.roles["livekit"].instance_type_for("livekit") == "c7i.xlarge"
+    assert env.roles["api"].instance_type_for("api") == "t3.small"
+
+
+def test_tls_needs_a_domain():
+    with pytest.raises(ConfigError, match="environments.dev.domain is required by livekit.tls"):
+        config.parse(BASE + '[environments.dev.livekit]\ntls = true\n[environments.dev.roles.livekit]\nami = "a"\n', Path("d.toml"))
