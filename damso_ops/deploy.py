@@ -65,6 +65,16 @@ def preflight(cfg: Config, env_name: str, only: list[str] | None, build_manifest
         raise DamsoError("terraform is not on the PATH.", hint="Install Terraform 1.6 or newer, then run 'damso doctor'.")
 
 
+def check_secrets(t: Target, only: list[str] | None) -> None:
+    """Every secret the roles need is in SSM or can be seeded, and LiveKit keys are well formed;
+    checked before the deploy lock (and its state bucket) is made, so bad input changes nothing."""
+    roles = selected_roles(t, only or [])
+    ssm = t.aws.client("ssm")
+    if livekit.ROLE in roles:
+        livekit.ensure_keys(ssm, t.env_name, t.state_dir, os.environ, dry_run=True)
+    secrets.ensure(ssm, t.env_name, {r: list(t.env.roles[r].secrets) for r in roles}, t.state_dir, dry_run=True)
+
+
 @dataclass
 class DeployResult:
     env: str

@@ -80,6 +80,7 @@ def deploy(
     target = lib.connect(cfg, env)
     if converge_local and not target.aws.emulated:
         raise typer.BadParameter("--converge-local is only for sandbox environments.")
+    lib.check_secrets(target, only)
     console = err()
     with lock.for_target(target, "deploy", timeout=lock_timeout, on_event=_events(console, json_out)):
         result = lib.deploy(

@@ -38,16 +38,13 @@ def _converge(target, converge_local: bool) -> None:
 
 def _roll_out(ctx, env, yes, converge_local, wait, timeout, json_out, confirm=None):
     """The normal pipeline for the livekit role only: stack, release, reconcile, health."""
-    import os
-
-    from damso_ops import deploy, livekit, lock
+    from damso_ops import deploy, lock
     from damso_ops.console import err
 
     deploy.preflight(ctx.obj.config(), env, ["livekit"], None)
     target = _target(ctx, env, json_out)
     _converge(target, converge_local)
-    # Bad keys are refused before anything (even the lock's state bucket) is made.
-    livekit.ensure_keys(target.aws.client("ssm"), env, target.state_dir, os.environ, dry_run=True)
+    deploy.check_secrets(target, ["livekit"])
     console = err()
     on_event = _events(console, json_out)
     with lock.for_target(target, "livekit", on_event=on_event):
