@@ -59,28 +59,29 @@ def main() -> None:
                 raise SystemExit(f"damso {' '.join(args)} failed:\n{out.stderr[-3000:]}")
             return json.loads(out.stdout) if out.stdout.strip().startswith("{") else {}
 
-        damso("build", "--ref", "main", "api")
-        rows = []
+        try:
+            damso("build", "--ref", "main", "api")
+            rows = []
 
-        def measure(label: str, *args: str) -> float:
-            puts = s3_puts(project)
-            start = time.perf_counter()
-            data = damso("deploy", *args, "--yes", "--converge-local", "--json")
-            seconds = time.perf_counter() - start
-            applied = [s for s, v in data["stacks"].items() if v["applied"]]
-            rows.append((label, seconds, s3_puts(project) - puts, data["uploaded"], len(applied)))
-            return seconds
+            def measure(label: str, *args: str) -> float:
+                puts = s3_puts(project)
+                start = time.perf_counter()
+                data = damso("deploy", *args, "--yes", "--converge-local", "--json")
+                seconds = time.perf_counter() - start
+                applied = [s for s, v in data["stacks"].items() if v["applied"]]
+                rows.append((label, seconds, s3_puts(project) - puts, data["uploaded"], len(applied)))
+                return seconds
 
-        parallel = measure("first deploy (--jobs 4)", "sandbox", "--jobs", "4")
-        measure("no-op re-deploy", "sandbox")
-        write_config(project, registry.host, repos, sandbox_toml("app-only") + serial_env)
-        measure("app-only deploy", "sandbox")
-        serial = measure("first deploy (--jobs 1)", "serial", "--jobs", "1")
-
-        for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
-            if c.labels["com.docker.compose.project"].startswith(("damso-sandbox-", "damso-serial-")):
-                c.remove(force=True)
-        subprocess.run([sys.executable, "-m", "damso_ops", "sandbox", "stop"], cwd=project, env=env, capture_output=True)
+            parallel = measure("first deploy (--jobs 4)", "sandbox", "--jobs", "4")
+            measure("no-op re-deploy", "sandbox")
+            write_config(project, registry.host, repos, sandbox_toml("app-only") + serial_env)
+            measure("app-only deploy", "sandbox")
+            serial = measure("first deploy (--jobs 1)", "serial", "--jobs", "1")
+        finally:  # the containers and the emulator this run started, also when it fails
+            for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
+                if c.labels["com.docker.compose.project"].startswith(("damso-sandbox-", "damso-serial-")):
+                    c.remove(force=True)
+            subprocess.run([sys.executable, "-m", "damso_ops", "sandbox", "stop"], cwd=project, env=env, capture_output=True)
 
     print("damso deploy benchmark in the sandbox (5 stacks, 4 hosts)")
     print(f"{'':28} {'wall s':>8} {'S3 PUTs':>8} {'release objects':>16} {'stacks applied':>15}")

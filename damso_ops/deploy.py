@@ -72,7 +72,12 @@ def check_secrets(t: Target, only: list[str] | None) -> None:
     ssm = t.aws.client("ssm")
     if livekit.ROLE in roles:
         livekit.ensure_keys(ssm, t.env_name, t.state_dir, os.environ, dry_run=True)
-    secrets.ensure(ssm, t.env_name, {r: list(t.env.roles[r].secrets) for r in roles}, t.state_dir, dry_run=True)
+    secrets.ensure(ssm, t.env_name, needed_secrets(t, roles), t.state_dir, dry_run=True)
+
+
+def needed_secrets(t: Target, roles: list[str]) -> dict[str, list[str]]:
+    """Role → secret names to find in SSM; LiveKit's key pair is ensure_keys' business."""
+    return {r: [n for n in t.env.roles[r].secrets if r != livekit.ROLE or n not in livekit.KEY_NAMES] for r in roles}
 
 
 @dataclass
@@ -263,7 +268,7 @@ def deploy(
         done = livekit.ensure_keys(ssm, t.env_name, t.state_dir, os.environ, dry_run=plan_only)
         if done:
             on_event("secrets", f"{'would store' if plan_only else 'stored'} {done} LiveKit key pair in SSM")
-    needed = {r: list(t.env.roles[r].secrets) for r in roles}
+    needed = needed_secrets(t, roles)
     seeded = secrets.ensure(ssm, t.env_name, needed, t.state_dir, dry_run=plan_only)
     if seeded:
         on_event("secrets", f"{'would store' if plan_only else 'stored'} in SSM: {', '.join(seeded)}")

@@ -24,6 +24,7 @@ from damso_ops.instances import Instance
 ROLE = "livekit"
 KEY_NAME = "LIVEKIT_API_KEY"
 SECRET_NAME = "LIVEKIT_API_SECRET"
+KEY_NAMES = (KEY_NAME, SECRET_NAME)
 KEY_FORMAT = re.compile(r"^[A-Za-z0-9]{3,64}$")
 SECRET_FORMAT = re.compile(r"^[A-Za-z0-9+/=._-]{32,128}$")
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
