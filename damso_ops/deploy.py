@@ -94,7 +94,7 @@ class DeployResult:
 
     @property
     def healthy(self) -> bool:
-        return all(r.get("status") == "healthy" and r.get("running") == self.release for r in self.instances.values())
+        return releases.all_healthy(self.instances, self.release)
 
     def to_dict(self) -> dict:
         return {

@@ -146,6 +146,11 @@ def load_manifest(s3, bucket: str, env: str, release_id: str) -> dict | None:
         return None
 
 
+def all_healthy(reports: Mapping[str, Mapping], release: str) -> bool:
+    """Every instance's report says it runs `release`, healthy."""
+    return all(r.get("status") == "healthy" and r.get("running") == release for r in reports.values())
+
+
 def reports(s3, bucket: str, env: str) -> dict[str, dict]:
     """instance id → its latest report."""
     found = {}

@@ -219,8 +219,6 @@ def _change_webhooks(ctx, env, add, remove, converge_local, wait, timeout, json_
     s3, bucket = target.aws.client("s3"), deploy.artifact_bucket(target)
     if not deploy.bucket_exists(target, bucket):
         raise DamsoError(f"{env}'s LiveKit server is not up yet.", hint=f"Run 'damso livekit up --env {env}' first.")
-    if add:
-        livekit.check_url(add)
     previous = livekit.added_webhooks(s3, bucket, env)
     hooks, changed = livekit.change_webhooks(s3, bucket, env, target.env, add=add, remove=remove)
     if not changed:
