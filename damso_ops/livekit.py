@@ -87,7 +87,7 @@ def ensure_keys(ssm, env: str, state_dir: Path, environ: Mapping[str, str], dry_
     if not dry_run:
         secrets.put(ssm, env, ROLE, KEY_NAME, key)
         secrets.put(ssm, env, ROLE, SECRET_NAME, secret)
-    return "stored the given" if all(given) else "generated"
+    return "the given" if all(given) else "a generated"
 
 
 def mint_token(key: str, secret: str, room: str, identity: str, ttl: int, name: str | None = None,
