@@ -294,7 +294,6 @@ def deploy(
                     user_data[name] = render.render_user_data(t.cfg, t.env_name, name, role, artifact_bucket)
         on_event("plan", ", ".join(layer))
         for stack in layer:  # init rewrites the shared provider cache: never while a plan of this layer reads it
-            workspace.write_inputs(ws, stack, stacks.inputs(t.cfg, t.env_name, stack, outputs, user_data))
             init(ws, stack)
         plans = _parallel(
             lambda s: plan_stack(ws, s, stacks.inputs(t.cfg, t.env_name, s, outputs, user_data)), layer, jobs
