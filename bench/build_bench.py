@@ -101,8 +101,7 @@ def main() -> None:
         # (b) one commit of a long history vs a full clone.
         big = make_big_repo(work / "git", "big", commits=3000)
         head = subprocess.run(["git", "-C", str(big), "rev-parse", "main"], capture_output=True, text=True).stdout.strip()
-        from damso_ops import sources
-
+        from damso_ops.build import sources
         resolved = sources.Resolved("big", f"file://{big}", "main", head, "branch")
         one_commit = timed(lambda: sources.checkout(resolved, work / "fetch-cache"))
         full_clone = timed(lambda: sh("git", "clone", "-q", f"file://{big}", str(work / "big-clone")))

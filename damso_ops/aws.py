@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+
+from damso_ops.errors import DamsoError
 
 
 @dataclass(frozen=True)
-class AwsTarget:
+class AwsEndpoint:
     """Where AWS calls go: the real thing (endpoint None) or an emulator."""
 
     region: str
     endpoint_url: str | None = None
     access_key: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
+    # One boto3 session per endpoint and one client per service, made on first use
+    # (sessions are not thread-safe to create clients from: hence the lock).
+    _clients: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def emulated(self) -> bool:
         return self.endpoint_url is not None
 
     def client(self, service: str):
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._make_client(service)
+            return self._clients[service]
+
+    def _make_client(self, service: str):
         import boto3
         from botocore.config import Config
 
@@ -29,7 +42,9 @@ class AwsTarget:
                 aws_access_key_id=self.access_key or "damso-sandbox",
                 aws_secret_access_key=self.secret_key or "damso-sandbox",
             )
-        return boto3.session.Session().client(service, **kwargs)
+        if "session" not in self._clients:
+            self._clients["session"] = boto3.session.Session()
+        return self._clients["session"].client(service, **kwargs)
 
     def process_env(self) -> dict[str, str]:
         """Environment for child processes (terraform, the reconcile unit) talking to the same AWS."""
@@ -49,7 +64,6 @@ def explain(exc: Exception):
         return None
     from botocore import exceptions as e
 
-    from damso_ops.errors import DamsoError
 
     if isinstance(exc, (e.NoCredentialsError, e.PartialCredentialsError)):
         return DamsoError(

@@ -7,7 +7,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from damso_ops.errors import ConfigError, UsageError
 
@@ -144,6 +152,10 @@ class Environment(Model):
     livekit: LiveKit = LiveKit()
     roles: dict[Name, Role] = {}
     gpu_dev: dict[Name, GpuDevBox] = Field(default={}, description="GPU dev boxes: damso dev gpu start|stop|status|ssh")
+
+    def box_ssh_cidrs(self, box: str) -> list[str]:
+        """Who may reach a GPU dev box's port 22: its own ssh_cidrs, else the environment's."""
+        return list(self.gpu_dev[box].ssh_cidrs or self.ssh_cidrs)
 
 
 class Config(Model):

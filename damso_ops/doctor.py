@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from damso_ops.build import images
+from damso_ops.build.engine import connect
+from damso_ops.deploy import terraform
 from damso_ops.errors import DamsoError
 
 
@@ -28,8 +31,6 @@ def _check(name: str, probe: Callable[[], str]) -> Check:
 
 
 def run_checks(load_config: Callable[[], object]) -> list[Check]:
-    from damso_ops import terraform
-
     def config_probe() -> str:
         cfg = load_config()
         return f"{cfg.path}: {len(cfg.services)} services, {len(cfg.environments)} environments"
@@ -41,14 +42,10 @@ def run_checks(load_config: Callable[[], object]) -> list[Check]:
         return f"Terraform {version}; {source}"
 
     def docker_probe() -> str:
-        from damso_ops.dockerclient import connect
-
         info = connect(timeout=10).version()
         return f"Docker engine {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
 
     def credentials_probe() -> str:
-        from damso_ops import images
-
         auth = images.credentials(load_config().registry)
         return f"{auth.host} as {auth.username} (from {auth.source})"
 

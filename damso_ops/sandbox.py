@@ -16,12 +16,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from damso_ops.errors import DamsoError
+from damso_ops.timing import wait_for
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,19 @@ def ensure(state_dir: Path, timeout: float = 30) -> SandboxServer:
         start_new_session=True,  # outlives this damso process, on purpose
     )
     server = SandboxServer(proc.pid, port)
-    deadline = time.monotonic() + timeout
-    while not _answers(server.endpoint_url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise DamsoError(
-                f"The sandbox AWS emulator did not start (see {folder / 'moto.log'}).",
-                hint="Check that moto[server] is installed: pip install 'moto[server]'.",
-            )
-        time.sleep(0.2)
+    failed = DamsoError(f"The sandbox AWS emulator did not start (see {folder / 'moto.log'}).",
+                        hint="Check that moto[server] is installed: pip install 'moto[server]'.")  # fmt: skip
+
+    def started() -> bool | None:
+        if proc.poll() is not None:
+            raise failed
+        return _answers(server.endpoint_url) or None
+
+    try:
+        wait_for(started, timeout=timeout, interval=0.2, what="the sandbox emulator")
+    except (TimeoutError, DamsoError):
+        proc.kill()
+        raise failed from None
     (folder / "server.json").write_text(json.dumps({"pid": server.pid, "port": server.port}))
     return server
 
@@ -116,11 +120,9 @@ def stop(state_dir: Path) -> bool:
         info.unlink(missing_ok=True)
         return False
     os.kill(server.pid, signal.SIGTERM)
-    for _ in range(50):
-        if not _alive(server.pid):
-            break
-        time.sleep(0.1)
-    else:
+    try:
+        wait_for(lambda: (not _alive(server.pid)) or None, timeout=5, interval=0.1, what="the emulator to stop")
+    except TimeoutError:
         os.kill(server.pid, signal.SIGKILL)
     info.unlink(missing_ok=True)
     return True

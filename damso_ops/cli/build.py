@@ -36,10 +36,10 @@ def build(
     jobs: int = typer.Option(_default_jobs(), "--jobs", "-j", min=1, help="Services built at once."),
     json_out: bool = typer.Option(False, "--json", help="Print the build manifest as JSON."),
 ) -> None:
-    from damso_ops import build as build_lib
     from damso_ops import paths
+    from damso_ops.build import pipeline as build_lib
+    from damso_ops.build.engine import connect
     from damso_ops.console import print_json
-    from damso_ops.dockerclient import connect
 
     state = ctx.obj
     state.json = json_out

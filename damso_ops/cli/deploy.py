@@ -1,4 +1,4 @@
-"""damso deploy / plan / destroy: parse options, call damso_ops.deploy, render."""
+"""damso deploy / plan / destroy: parse options, call damso_ops.deploy.pipeline, render."""
 
 from __future__ import annotations
 
@@ -6,6 +6,21 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+from damso_ops.cli.common import (
+    CONVERGE_OPTION,
+    ENV_ARG,
+    JSON_OPTION,
+    LOCK_TIMEOUT_OPTION,
+    TIMEOUT_OPTION,
+    WAIT_OPTION,
+    YES_OPTION,
+    confirm_plans,
+    connect,
+    events,
+    print_result,
+    typed_confirmation,
+)  # fmt: skip
 
 DEPLOY_HELP = "Render, release to S3, apply the Terraform stacks, and wait until every instance is healthy."
 DEPLOY_EPILOG = """\
@@ -19,81 +34,39 @@ Without a TTY (or with CI set) nothing is applied unless --yes is given.
 One deploy, rollback or destroy per environment at a time; see 'damso unlock'."""
 
 
-def _confirm_factory(yes: bool, console):
-    from damso_ops.console import interactive
-
-    def confirm(changed) -> bool:
-        for p in changed:
-            console.print(f"[bold]{p.stack}[/]: {p.text()}", markup=True)
-            for action, address in p.changes:
-                console.print(f"  {action:8} {address}", markup=False)
-        if yes:
-            return True
-        if not interactive():
-            return False
-        return typer.confirm("Apply these changes?", default=False, err=True)
-
-    return confirm
+ONLY_OPTION = typer.Option([], "--only", help="Only this role (repeatable).")
+BUILD_MANIFEST_OPTION = typer.Option(None, "--build-manifest", help="Build manifest to pin images from (default: the latest).")
 
 
-def typed_confirmation(env: str, given: str | None, what: str, destroys: str) -> None:
-    """Destroying needs the environment's name, typed or passed with --confirm; never a default."""
-    from damso_ops.console import interactive
-    from damso_ops.errors import UsageError
+def _request(ctx: typer.Context, env: str, only: List[str], build_manifest: Optional[Path], json_out: bool):
+    """Everything checked offline before the target is connected (bad input changes nothing)."""
+    from damso_ops.deploy import request
 
-    if given is None:
-        if not interactive():
-            raise UsageError(f"Refusing to destroy {what} without confirmation; pass --confirm {env}.")
-        given = typer.prompt(f"This destroys {destroys}. Type '{env}' to confirm", err=True)
-    if given != env:
-        raise UsageError(f"Confirmation '{given}' does not match the environment name '{env}'; nothing destroyed.")
-
-
-def _events(console, json_out: bool):
-    def on_event(phase: str, message: str) -> None:
-        console.print(f"{phase}: {message}", markup=False, highlight=False)
-
-    return on_event
+    ctx.obj.json = json_out
+    return request.resolve(ctx.obj.config(), env, only, build_manifest)
 
 
 def deploy(
     ctx: typer.Context,
-    env: str = typer.Argument(..., help="Environment name from damso.toml."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
-    only: List[str] = typer.Option([], "--only", help="Only this role (repeatable)."),
-    build_manifest: Optional[Path] = typer.Option(None, "--build-manifest", help="Build manifest to pin images from (default: the latest)."),
-    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until every instance reports the release healthy."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for health (default: from the roles)."),
-    converge_local: bool = typer.Option(False, "--converge-local", help="Sandbox: run each instance's reconcile unit on this machine."),
-    jobs: int = typer.Option(4, "--jobs", "-j", min=1, help="Stacks planned and applied at once."),
-    lock_timeout: float = typer.Option(0, "--lock-timeout", min=0, help="Seconds to wait for another deploy's lock (0: refuse at once)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    env: str = ENV_ARG,
+    yes: bool = YES_OPTION,
+    only: List[str] = ONLY_OPTION,
+    build_manifest: Optional[Path] = BUILD_MANIFEST_OPTION,
+    wait: bool = WAIT_OPTION,
+    timeout: Optional[float] = TIMEOUT_OPTION,
+    converge_local: bool = CONVERGE_OPTION,
+    jobs: int = typer.Option(4, "--jobs", "-j", min=1, max=32, help="Stacks planned and applied at once."),
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops import deploy as lib
-    from damso_ops import lock
-    from damso_ops.console import err, print_json
+    from damso_ops.console import print_json
+    from damso_ops.deploy import pipeline
 
-    state = ctx.obj
-    state.json = json_out
-    cfg = state.config()
-    lib.preflight(cfg, env, only, build_manifest)
-    target = lib.connect(cfg, env)
-    if converge_local and not target.aws.emulated:
-        raise typer.BadParameter("--converge-local is only for sandbox environments.")
-    lib.check_secrets(target, only)
-    console = err()
-    with lock.for_target(target, "deploy", timeout=lock_timeout, on_event=_events(console, json_out)):
-        result = lib.deploy(
-            target,
-            only=only,
-            build_manifest=build_manifest,
-            confirm=_confirm_factory(yes, console),
-            on_event=_events(console, json_out),
-            wait=wait,
-            timeout=timeout,
-            converge_local=converge_local,
-            jobs=jobs,
-        )
+    request = _request(ctx, env, only, build_manifest, json_out)
+    target = connect(ctx, env, json_out, converge_local)
+    result = pipeline.locked_deploy(target, request, lock_timeout=lock_timeout, confirm=confirm_plans(yes),
+                                    on_event=events(json_out), wait=wait, timeout=timeout,
+                                    converge_local=converge_local, jobs=jobs)  # fmt: skip
     if json_out:
         print_json(result.to_dict())
     else:
@@ -116,28 +89,17 @@ PLAN_HELP = "Show what a deploy would change (Terraform plans and rendered files
 
 def plan(
     ctx: typer.Context,
-    env: str = typer.Argument(..., help="Environment name from damso.toml."),
-    only: List[str] = typer.Option([], "--only", help="Only this role (repeatable)."),
-    build_manifest: Optional[Path] = typer.Option(None, "--build-manifest", help="Build manifest to pin images from."),
+    env: str = ENV_ARG,
+    only: List[str] = ONLY_OPTION,
+    build_manifest: Optional[Path] = BUILD_MANIFEST_OPTION,
     full: bool = typer.Option(False, "--full", help="List every resource change and show whole file diffs."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops import deploy as lib
-    from damso_ops.console import err, out, print_json
+    from damso_ops.console import out, print_json
+    from damso_ops.deploy import pipeline
 
-    state = ctx.obj
-    state.json = json_out
-    lib.preflight(state.config(), env, only, build_manifest)
-    target = lib.connect(state.config(), env)
-    result = lib.deploy(
-        target,
-        only=only,
-        build_manifest=build_manifest,
-        confirm=lambda changed: False,
-        on_event=_events(err(), json_out),
-        wait=False,
-        plan_only=True,
-    )
+    request = _request(ctx, env, only, build_manifest, json_out)
+    result = pipeline.plan(connect(ctx, env, json_out), request, on_event=events(json_out))
     if json_out:
         print_json(result.to_dict())
         return
@@ -163,26 +125,19 @@ DESTROY_HELP = "Destroy an environment's stacks (or one role's), after typing th
 
 def destroy(
     ctx: typer.Context,
-    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    env: str = ENV_ARG,
     only: List[str] = typer.Option([], "--only", help="Only this role's stack (repeatable)."),
     confirm: Optional[str] = typer.Option(None, "--confirm", help="The environment's name, to confirm without a prompt."),
-    lock_timeout: float = typer.Option(0, "--lock-timeout", min=0, help="Seconds to wait for another deploy's lock (0: refuse at once)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops import deploy as lib
-    from damso_ops import lock
-    from damso_ops.console import err, out, print_json
+    from damso_ops.deploy import destroy as lib
+    from damso_ops.deploy import lock
 
-    state = ctx.obj
-    state.json = json_out
-    cfg = state.config()
-    target = lib.connect(cfg, env)
-    stacks = lib.destroy_order(target, only)
+    target = connect(ctx, env, json_out)
+    stacks = lib.order(target, only)
     typed_confirmation(env, confirm, env, f"{', '.join(stacks)} of {env}")
-    on_event = _events(err(), json_out)
+    on_event = events(json_out)
     with lock.for_target(target, "destroy", timeout=lock_timeout, on_event=on_event, create=False):
         destroyed = lib.destroy(target, stacks, on_event=on_event)
-    if json_out:
-        print_json({"env": env, "destroyed": destroyed})
-    else:
-        out().print(f"{env}: destroyed {', '.join(destroyed) or 'nothing'}.", markup=False)
+    print_result({"env": env, "destroyed": destroyed}, json_out, f"{env}: destroyed {', '.join(destroyed) or 'nothing'}.")

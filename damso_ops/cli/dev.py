@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from damso_ops.cli.common import connect, events
+
 app = typer.Typer(help="Developer machines: damso dev gpu start|stop|status|ssh NAME.", no_args_is_help=True)
 gpu = typer.Typer(
     help="The team's GPU dev boxes, created stopped by the gpu-dev stack: start one, stop it, see what runs and costs.\n\n"
@@ -19,43 +21,33 @@ NAME = typer.Argument(..., help="Box name from environments.<env>.gpu_dev in dam
 
 def _target(ctx: typer.Context, env: str, name: str | None, json_out: bool = False):
     """Check env and box before anything is touched, then connect."""
-    from damso_ops import deploy, devbox
+    from damso_ops.hosts import devbox
 
-    ctx.obj.json = json_out
-    cfg = ctx.obj.config()
-    env_cfg = cfg.environment(env)
-    devbox.selected(env, env_cfg, name)
-    return deploy.connect(cfg, env)
-
-
-def _events():
-    from damso_ops.console import err
-
-    console = err()
-    return lambda phase, message: console.print(f"{phase}: {message}", markup=False, highlight=False)
+    devbox.selected(env, ctx.obj.config().environment(env), name)
+    return connect(ctx, env, json_out)
 
 
 def _confirm(yes: bool):
+    """Deletes and replacements in the gpu-dev stack are shown and need a yes."""
     from damso_ops.console import err, interactive
 
     def confirm(changes) -> bool:
         for action, address in changes:
             err().print(f"  {action:8} {address}", markup=False)
-        if yes:
-            return True
-        return interactive() and typer.confirm("Apply these changes to the gpu-dev stack?", default=False, err=True)
+        return yes or (interactive() and typer.confirm("Apply these changes to the gpu-dev stack?", default=False, err=True))
 
     return confirm
 
 
 def _line(st) -> str:
-    from damso_ops import devbox
+    from damso_ops.hosts import devbox
+    from damso_ops.timing import format_duration
 
     if st.instance is None:
         return f"{st.name}: {devbox.NOT_CREATED}"
     i = st.instance
     ips = f"public {i.public_ip or '-'}, private {i.private_ip or '-'}"
-    uptime = f", up {devbox.format_duration(st.uptime)}" if st.uptime is not None else ""
+    uptime = f", up {format_duration(st.uptime)}" if st.uptime is not None else ""
     return f"{st.name}: {st.state}, {i.instance_type} ({devbox.format_price(st.hourly)}), {ips}{uptime} [{i.id}]"
 
 
@@ -80,11 +72,11 @@ def start(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Start a GPU dev box (creating it first if needed); print user@ip."""
-    from damso_ops import devbox
     from damso_ops.console import out, print_json
+    from damso_ops.hosts import devbox
 
     target = _target(ctx, env, name, json_out)
-    result = devbox.start(target, name, _events(), _confirm(yes), ssh_wait=ssh_wait, ssh_timeout=ssh_timeout)
+    result = devbox.start(target, name, events(), _confirm(yes), ssh_wait=ssh_wait, ssh_timeout=ssh_timeout)
     if json_out:
         print_json(result.to_dict())
         return
@@ -102,11 +94,11 @@ STOP_EPILOG = """\
 @gpu.command("stop", epilog=STOP_EPILOG)
 def stop(ctx: typer.Context, name: str = NAME, env: str = ENV_OPTION, json_out: bool = JSON_OPTION) -> None:
     """Stop a GPU dev box and wait until it has stopped."""
-    from damso_ops import devbox
     from damso_ops.console import out, print_json
+    from damso_ops.hosts import devbox
 
     target = _target(ctx, env, name, json_out)
-    st, was = devbox.stop(target, name, _events())
+    st, was = devbox.stop(target, name, events())
     if json_out:
         print_json({**st.to_dict(), "was": was})
     else:
@@ -128,8 +120,8 @@ def status(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """State, instance type, IPs, uptime and hourly price of the GPU dev boxes."""
-    from damso_ops import devbox
     from damso_ops.console import err, out, print_json
+    from damso_ops.hosts import devbox
 
     target = _target(ctx, env, name, json_out)
     boxes = devbox.status(target, name)
@@ -164,9 +156,9 @@ def ssh(
     import shlex
     import shutil
 
-    from damso_ops import devbox
     from damso_ops.console import out
     from damso_ops.errors import DamsoError, UsageError
+    from damso_ops.hosts import devbox
 
     target = _target(ctx, env, name)
     argv = devbox.ssh_argv(target, name, list(extra or []))

@@ -1,10 +1,23 @@
-"""damso status / releases / rollback / logs / unlock: parse options, call damso_ops.operate, render."""
+"""damso status / releases / rollback / logs / unlock: parse options, call damso_ops.operate.status, render."""
 
 from __future__ import annotations
 
 from typing import Optional
 
 import typer
+
+from damso_ops.cli.common import (
+    CONVERGE_OPTION,
+    ENV_ARG,
+    JSON_OPTION,
+    LOCK_TIMEOUT_OPTION,
+    TIMEOUT_OPTION,
+    WAIT_OPTION,
+    ask,
+    connect,
+    events,
+    print_result,
+)  # fmt: skip
 
 STATUS_HELP = "Instances, the release each runs against the current one, container commits and health; exits 1 on any problem."
 STATUS_EPILOG = """\
@@ -43,19 +56,10 @@ UNLOCK_EPILOG = """\
 Only do this when the holder's process is gone: the next deploy also clears Terraform's leftover locks."""
 
 
-def _events(console):
-    def on_event(phase: str, message: str) -> None:
-        console.print(f"{phase}: {message}", markup=False, highlight=False)
-
-    return on_event
-
-
 def _ago(seconds) -> str:
-    if seconds is None:
-        return "never"
-    from damso_ops.lock import _ago as ago
+    from damso_ops.timing import format_duration
 
-    return ago(seconds)
+    return "never" if seconds is None else f"{format_duration(seconds)} ago"
 
 
 def _short(value: str | None, n: int = 12) -> str:
@@ -66,8 +70,8 @@ def _short(value: str | None, n: int = 12) -> str:
 
 def _located(ctx: typer.Context, env: str, json_out: bool):
     """(deploy.Target, operate.Where) of env; --json also shapes error output."""
-    from damso_ops import deploy, operate
-
+    from damso_ops.deploy import pipeline as deploy
+    from damso_ops.operate import status as operate
     ctx.obj.json = json_out
     target = deploy.connect(ctx.obj.config(), env)
     return target, operate.locate(target)
@@ -75,19 +79,19 @@ def _located(ctx: typer.Context, env: str, json_out: bool):
 
 def status(
     ctx: typer.Context,
-    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    env: str = ENV_ARG,
     stale_after: Optional[float] = typer.Option(
         None, "--stale-after", min=1, help="Seconds after which a host's last report counts as stale (default 900; sandbox: not judged)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops import operate
     from damso_ops.console import out, print_json
+    from damso_ops.operate import status as operate
 
     target, where = _located(ctx, env, json_out)
     if stale_after is None and not target.aws.emulated:
         stale_after = operate.STALE_AFTER  # hosts report every minute; the sandbox's only when converged
-    result = operate.status(target.aws.client("s3"), target.aws.client("ec2"), where, stale_after=stale_after)
+    result = operate.status(target.store(where.artifact_bucket), target.aws.client("ec2"), where, stale_after=stale_after)
     if json_out:
         print_json(result.to_dict())
     else:
@@ -120,15 +124,15 @@ def status(
 
 def releases(
     ctx: typer.Context,
-    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    env: str = ENV_ARG,
     limit: int = typer.Option(20, "--limit", "-n", min=0, help="How many releases to show, newest first (0: all)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops import operate
     from damso_ops.console import out, print_json
+    from damso_ops.operate import history
 
     target, where = _located(ctx, env, json_out)
-    entries = operate.history(target.aws.client("s3"), where.artifact_bucket, env, limit=limit)
+    entries = history.history(target.store(where.artifact_bucket), limit=limit)
     if json_out:
         print_json({"env": env, "releases": entries})
         return
@@ -157,61 +161,49 @@ def releases(
 
 def rollback(
     ctx: typer.Context,
-    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    env: str = ENV_ARG,
     to: Optional[str] = typer.Option(None, "--to", help="Release id (default: the one before the current release)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Roll back without asking."),
-    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until every instance reports the release healthy."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for health (default: from the roles)."),
-    converge_local: bool = typer.Option(False, "--converge-local", help="Sandbox: run each instance's reconcile unit on this machine."),
-    lock_timeout: float = typer.Option(0, "--lock-timeout", min=0, help="Seconds to wait for another deploy's lock (0: refuse at once)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    wait: bool = WAIT_OPTION,
+    timeout: Optional[float] = TIMEOUT_OPTION,
+    converge_local: bool = CONVERGE_OPTION,
+    lock_timeout: float = LOCK_TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops import lock, operate
-    from damso_ops.console import err, interactive, out, print_json
-    from damso_ops.errors import UsageError
+    from damso_ops.deploy import lock
+    from damso_ops.operate import rollback as lib
 
-    target, where = _located(ctx, env, json_out)
-    if converge_local and not target.aws.emulated:
-        raise typer.BadParameter("--converge-local is only for sandbox environments.")
-    manifest, pointer = operate.rollback_target(target.aws.client("s3"), where.artifact_bucket, env, to)
-    if not yes:
-        if not interactive():
-            raise UsageError(f"Refusing to roll back {env} without confirmation; pass --yes.")
-        current = (pointer or {}).get("release") or "none"
-        if not typer.confirm(f"Point {env} at {manifest['release']} (now {current})?", default=False, err=True):
-            raise typer.Exit(1)
-    console = err()
-    on_event = _events(console)
+    target, where = _located(ctx, env, json_out, converge_local)
+    manifest, pointer = lib.rollback_target(target.store(where.artifact_bucket), to)
+    current = (pointer or {}).get("release") or "none"
+    ask(yes, f"Point {env} at {manifest['release']} (now {current})?", f"Refusing to roll back {env} without confirmation; pass --yes.")
+    on_event = events(json_out)
     with lock.for_target(target, "rollback", timeout=lock_timeout, on_event=on_event):
-        result = operate.rollback(target, where, to=manifest["release"], wait=wait, timeout=timeout,
-                                  converge_local=converge_local, on_event=on_event)  # fmt: skip
-    if json_out:
-        print_json(result.to_dict())
-        return
+        result = lib.rollback(target, where, to=manifest["release"], wait=wait, timeout=timeout,
+                              converge_local=converge_local, on_event=on_event)  # fmt: skip
     verb = f"rolled back from {result.previous} to" if result.changed else "already ran"
     health = "; healthy" if result.waited else "; not waited for"
-    out().print(f"{env}: {verb} {result.release}{health}.", markup=False)
+    print_result(result.to_dict(), json_out, f"{env}: {verb} {result.release}{health}.")
 
 
 def logs(
     ctx: typer.Context,
-    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    env: str = ENV_ARG,
     role: str = typer.Argument(..., help="Role, e.g. api."),
     service: Optional[str] = typer.Argument(None, help="Container (compose service) name; default: all of the role's."),
     lines: int = typer.Option(50, "--lines", "-n", min=0, help="Last lines per container (hosts keep up to 50)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops import operate
     from damso_ops.console import out, print_json
+    from damso_ops.operate import logs as lib
+    from damso_ops.redact import redact
 
     target, where = _located(ctx, env, json_out)
-    found = operate.logs(target.aws.client("s3"), where, role, service, lines)
+    found = lib.logs(target.store(where.artifact_bucket), where, role, service, lines)
     if json_out:
         print_json({"env": env, "containers": found})
         return
     console = out()
-    from damso_ops.redact import redact
-
     for c in found:
         console.print(f"== {c['role']} {c['instance_id']} {c['container']} (report {c['time']}, release {c['release']})", markup=False)
         for line in c["lines"]:
@@ -220,34 +212,21 @@ def logs(
 
 def unlock(
     ctx: typer.Context,
-    env: str = typer.Argument(..., help="Environment name from damso.toml."),
+    env: str = ENV_ARG,
     yes: bool = typer.Option(False, "--yes", "-y", help="Remove the lock without asking (needed without a TTY)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops import deploy, lock
-    from damso_ops.console import interactive, out, print_json
-    from damso_ops.errors import UsageError
+    from damso_ops.deploy import lock
 
-    state = ctx.obj
-    state.json = json_out
-    target = deploy.connect(state.config(), env)
-    bucket = deploy.state_bucket(target)
+    target = connect(ctx, env, json_out)
+    bucket = target.state_bucket
     s3 = target.aws.client("s3")
-    info = lock.read(s3, bucket, env) if deploy.bucket_exists(target, bucket) else None
+    info = lock.read(s3, bucket, env) if target.bucket_exists(bucket) else None
     if info is None:
-        if json_out:
-            print_json({"env": env, "was_locked": False, "removed": None})
-        else:
-            out().print(f"{env} is not locked.", markup=False)
+        print_result({"env": env, "was_locked": False, "removed": None}, json_out, f"{env} is not locked.")
         return
-    if not yes:
-        if not interactive():
-            raise UsageError(f"Refusing to unlock {env} ({lock.describe(info)}) without confirmation; pass --yes.")
-        if not typer.confirm(f"{env} is locked: {lock.describe(info)}. Remove the lock?", default=False, err=True):
-            raise typer.Exit(1)
+    ask(yes, f"{env} is locked: {lock.describe(info)}. Remove the lock?",
+        f"Refusing to unlock {env} ({lock.describe(info)}) without confirmation; pass --yes.")  # fmt: skip
     removed = lock.force_release(s3, bucket, env)
     public = {k: v for k, v in (removed or {}).items() if k != "token"}
-    if json_out:
-        print_json({"env": env, "was_locked": True, "removed": public})
-    else:
-        out().print(f"{env}: removed the lock ({lock.describe(info)}).", markup=False)
+    print_result({"env": env, "was_locked": True, "removed": public}, json_out, f"{env}: removed the lock ({lock.describe(info)}).")

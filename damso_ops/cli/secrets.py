@@ -15,13 +15,13 @@ app = typer.Typer(
 
 
 def _ssm(ctx: typer.Context, env: str, role: str | None):
-    from damso_ops import deploy
+    from damso_ops.cli.common import connect
     from damso_ops.errors import UsageError
 
-    target = deploy.connect(ctx.obj.config(), env)
-    if role is not None and role not in target.env.roles:
-        raise UsageError(f"Unknown role '{role}' in {env} (roles: {', '.join(sorted(target.env.roles)) or 'none'}).")
-    return target.aws.client("ssm")
+    roles = ctx.obj.config().environment(env).roles
+    if role is not None and role not in roles:
+        raise UsageError(f"Unknown role '{role}' in {env} (roles: {', '.join(sorted(roles)) or 'none'}).")
+    return connect(ctx, env).aws.client("ssm")
 
 
 @app.command("set")

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from damso_ops.cli import app
-from damso_ops.manifest import BuildManifest, ImageRecord, save
+from damso_ops.build.manifest import BuildManifest, ImageRecord, save
 
 pytestmark = pytest.mark.integration
 
@@ -123,10 +123,10 @@ def test_missing_secret_applies_nothing(project):
     assert error["error"] == "Secret not set for sandbox: api/NEEDED_SECRET."
     assert "damso secrets set sandbox api NEEDED_SECRET" in error["hint"]
     # The emulator is up, but nothing was created in it.
-    from damso_ops.aws import AwsTarget
+    from damso_ops.aws import AwsEndpoint
 
     port = json.loads((root / ".damso" / "sandbox" / "server.json").read_text())["port"]
-    s3 = AwsTarget("ap-northeast-2", f"http://127.0.0.1:{port}").client("s3")
+    s3 = AwsEndpoint("ap-northeast-2", f"http://127.0.0.1:{port}").client("s3")
     assert s3.list_buckets()["Buckets"] == []
     assert not (root / ".damso" / "terraform").exists()
 
@@ -138,9 +138,9 @@ def test_non_interactive_deploy_without_yes_applies_nothing(project):
     assert result.exit_code == 1
     assert "Nothing applied: shared would change" in result.output and "Pass --yes" in result.output
     port = json.loads((root / ".damso" / "sandbox" / "server.json").read_text())["port"]
-    from damso_ops.aws import AwsTarget
+    from damso_ops.aws import AwsEndpoint
 
-    aws = AwsTarget("ap-northeast-2", f"http://127.0.0.1:{port}")
+    aws = AwsEndpoint("ap-northeast-2", f"http://127.0.0.1:{port}")
     assert all(v["IsDefault"] for v in aws.client("ec2").describe_vpcs()["Vpcs"])  # only moto's default VPC
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from damso_ops.aws import AwsTarget
+from damso_ops.aws import AwsEndpoint
 from tests.integration.conftest import write_config
 
 pytestmark = pytest.mark.integration
@@ -115,9 +115,9 @@ def deploy(project, *args: str, env: dict | None = None):
     return result, data
 
 
-def aws_of(project) -> AwsTarget:
+def aws_of(project) -> AwsEndpoint:
     server = json.loads((project.root / ".damso" / "sandbox" / "server.json").read_text())
-    return AwsTarget("ap-northeast-2", f"http://127.0.0.1:{server['port']}")
+    return AwsEndpoint("ap-northeast-2", f"http://127.0.0.1:{server['port']}")
 
 
 def artifact_bucket(project) -> str:
@@ -197,8 +197,10 @@ def test_app_only_change_applies_nothing_and_rolls_out(sandbox_project, first_de
 
 
 def test_tampered_artifact_is_refused_and_old_release_keeps_running(sandbox_project, first_deploy, docker_client):
-    from damso_ops import config, deploy as deploy_lib
-
+    from damso_ops import config
+    from damso_ops.deploy.converge import reconcile_command
+    from damso_ops.deploy.store import ReleaseStore
+    from damso_ops.deploy.target import Target
     aws = aws_of(sandbox_project)
     s3 = aws.client("s3")
     bucket = artifact_bucket(sandbox_project)
@@ -216,9 +218,9 @@ def test_tampered_artifact_is_refused_and_old_release_keeps_running(sandbox_proj
     s3.put_object(Bucket=bucket, Key="sandbox/current", Body=json.dumps({"release": "tampered-1", "content": "x"}).encode())
     try:
         cfg = config.load(sandbox_project.config)
-        target = deploy_lib.Target(cfg, "sandbox", aws)
-        (instance,) = [i for i, r in deploy_lib.releases.reports(s3, bucket, "sandbox").items() if r["role"] == "web"]
-        cmd = deploy_lib.reconcile_command(target, "web", instance, bucket)
+        target = Target(cfg, "sandbox", aws)
+        (instance,) = [i for i, r in ReleaseStore(s3, bucket, "sandbox").reports().items() if r["role"] == "web"]
+        cmd = reconcile_command(target, "web", instance, bucket)
         env = {**os.environ, **cmd.env, "DOCKER_HOST": sandbox_project.env["DOCKER_HOST"]}
         proc = subprocess.run(cmd.argv, cwd=cmd.cwd, env=env, capture_output=True, text=True)
         assert proc.returncode == 1

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from damso_ops.aws import AwsTarget
+from damso_ops.aws import AwsEndpoint
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def gpu_project(tmp_path_factory):
 
 def ec2_of(project):
     server = json.loads((project.root / ".damso" / "sandbox" / "server.json").read_text())
-    return AwsTarget("ap-northeast-2", f"http://127.0.0.1:{server['port']}").client("ec2")
+    return AwsEndpoint("ap-northeast-2", f"http://127.0.0.1:{server['port']}").client("ec2")
 
 
 def gpu(project, *args: str):

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from damso_ops.aws import AwsTarget
+from damso_ops.aws import AwsEndpoint
 from tests.integration.conftest import Project, write_config
 from tests.support.net import free_port
 
@@ -85,7 +85,7 @@ def lk(tmp_path_factory, registry, dockerd, docker_client, busybox_image, git_ro
     docker_client.images.push(f"{registry.host}/team/livekit-stand-in", "v1", auth_config=auth)
 
     server = sandbox.ensure(root / ".damso")
-    aws = AwsTarget("ap-northeast-2", server.endpoint_url)
+    aws = AwsEndpoint("ap-northeast-2", server.endpoint_url)
     zone = aws.client("route53").create_hosted_zone(Name=DOMAIN, CallerReference=base.name)["HostedZone"]["Id"]
     write_config(root, registry.host, repos, livekit_toml(registry.host, zone.split("/")[-1], free_port()))
     env = {

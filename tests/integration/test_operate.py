@@ -198,13 +198,17 @@ def test_logs_show_every_container_with_secrets_masked(ops_project, first_deploy
 
 
 def test_status_marks_a_rejected_release_and_stale_reports(ops_project, first_deploy):
-    from damso_ops import config, deploy as deploy_lib, releases
+    from damso_ops import config
+    from damso_ops.deploy.converge import reconcile_command
+    from damso_ops.deploy.store import ReleaseStore
+    from damso_ops.deploy.target import Target
 
     aws = aws_of(ops_project)
     s3 = aws.client("s3")
     bucket = artifact_bucket(ops_project)
     current = first_deploy["release"]
-    manifest = releases.load_manifest(s3, bucket, ENV, current)
+    store = ReleaseStore(s3, bucket, ENV)
+    manifest = store.manifest(current)
     for role, files in manifest["roles"].items():  # a release whose web compose.yml does not match its sum
         for name in files:
             body = s3.get_object(Bucket=bucket, Key=f"{ENV}/releases/{current}/{role}/{name}")["Body"].read()
@@ -212,10 +216,10 @@ def test_status_marks_a_rejected_release_and_stale_reports(ops_project, first_de
                 body += b"\n# tampered\n"
             s3.put_object(Bucket=bucket, Key=f"{ENV}/releases/tampered-1/{role}/{name}", Body=body)
     s3.put_object(Bucket=bucket, Key=f"{ENV}/releases/tampered-1/manifest.json", Body=json.dumps({**manifest, "release": "tampered-1"}).encode())
-    target = deploy_lib.Target(config.load(ops_project.config), ENV, aws)
+    target = Target(config.load(ops_project.config), ENV, aws)
     web = next(i["instance"] for i in first_deploy["instances"].values() if i["role"] == "web")
-    cmd = deploy_lib.reconcile_command(target, "web", web, bucket)
-    releases.point_to(s3, bucket, ENV, "tampered-1", "x")
+    cmd = reconcile_command(target, "web", web, bucket)
+    store.make_current("tampered-1", "x")
     try:
         proc = subprocess.run(cmd.argv, cwd=cmd.cwd, env={**os.environ, **cmd.env, "DOCKER_HOST": ops_project.env["DOCKER_HOST"]},
                               capture_output=True, text=True)  # fmt: skip
@@ -229,7 +233,7 @@ def test_status_marks_a_rejected_release_and_stale_reports(ops_project, first_de
         plain = run(ops_project, "status", ENV)
         assert plain.exit_code == 1 and "(BEHIND)" in plain.stdout and "problem(s)" in plain.stdout
     finally:
-        releases.point_to(s3, bucket, ENV, current, manifest["content"])
+        store.make_current(current, manifest["content"])
         for key in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{ENV}/releases/tampered-1/")["Contents"]]:
             s3.delete_object(Bucket=bucket, Key=key)
     subprocess.run(cmd.argv, cwd=cmd.cwd, env={**os.environ, **cmd.env, "DOCKER_HOST": ops_project.env["DOCKER_HOST"]}, check=True,
@@ -271,8 +275,7 @@ def test_release_history_across_three_deploys(ops_project, three_releases):
 
 
 def test_rollback_waits_for_the_lock_then_runs_the_named_release(ops_project, three_releases):
-    from damso_ops import lock
-
+    from damso_ops.deploy import lock
     first, _, third = three_releases
     s3 = aws_of(ops_project).client("s3")
     refused = run(ops_project, "rollback", ENV, "--to", first)
@@ -292,8 +295,7 @@ def test_rollback_waits_for_the_lock_then_runs_the_named_release(ops_project, th
 
 
 def _lock(s3, bucket):
-    from damso_ops import lock
-
+    from damso_ops.deploy import lock
     return lock.read(s3, bucket, ENV)
 
 

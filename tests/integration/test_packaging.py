@@ -27,7 +27,7 @@ def test_wheel_carries_terraform_and_templates(tmp_path):
     assert "damso_ops/_data/templates/host/reconcile.py" in names
     assert not [n for n in names if "__pycache__" in n or ".terraform/" in n]
     code = (
-        "from damso_ops import paths, render;"
+        "from damso_ops import paths; from damso_ops.deploy import render;"
         "print(paths.data_dir('terraform')); print(paths.data_dir('templates'));"
         "print(len(render.reconcile_source()) > 1000)"
     )

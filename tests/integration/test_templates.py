@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from damso_ops import config, render
-
+from damso_ops import config
+from damso_ops.deploy import render
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from damso_ops import paths, terraform
-
+from damso_ops import paths
+from damso_ops.deploy import terraform
 pytestmark = pytest.mark.integration
 
 TREE = paths.data_dir("terraform")

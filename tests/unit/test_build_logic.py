@@ -3,10 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from damso_ops import build, config, images, manifest
+from damso_ops import config
+from damso_ops.build import pipeline as build
+from damso_ops.build import images
+from damso_ops.build import manifest
 from damso_ops.errors import DamsoError, UsageError
-from damso_ops.manifest import BuildManifest, ImageRecord
-from damso_ops.sources import Resolved
+from damso_ops.build.manifest import BuildManifest, ImageRecord
+from damso_ops.build.sources import Resolved
 
 CFG = """
 [registry]

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from damso_ops import config, devbox, prices, stacks
+from damso_ops import config
+from damso_ops.hosts import devbox
+from damso_ops.hosts import prices
+from damso_ops.deploy import stacks
 from damso_ops.errors import ConfigError, UsageError
+from damso_ops.timing import format_duration
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 CONFIG = """
@@ -112,7 +116,7 @@ def test_prices():
      (9 * 3600 + 5 * 60, "9 h 05 min"), (24 * 3600, "1 d 0 h"), (50 * 3600 + 59, "2 d 2 h")],
 )  # fmt: skip
 def test_format_duration(seconds, text):
-    assert devbox.format_duration(seconds) == text
+    assert format_duration(seconds) == text
 
 
 def test_uptime_only_while_running():

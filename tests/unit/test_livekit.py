@@ -8,7 +8,10 @@ from pathlib import Path
 import jwt
 import pytest
 
-from damso_ops import config, livekit
+from damso_ops import config
+from damso_ops.deploy import request
+from damso_ops.deploy import livekit as lk_config
+from damso_ops.hosts import livekit
 from damso_ops.errors import ConfigError, UsageError
 
 BASE = """
@@ -24,10 +27,10 @@ image = "api"
 
 
 def test_generated_keys_have_livekits_format_and_pass_the_check():
-    key, secret = livekit.generate_keys()
+    key, secret = lk_config.generate_keys()
     assert key.startswith("API") and len(key) == 15 and len(secret) == 43
-    livekit.check_keys(key, secret)
-    assert livekit.generate_keys() != (key, secret)
+    lk_config.check_keys(key, secret)
+    assert lk_config.generate_keys() != (key, secret)
 
 
 @pytest.mark.parametrize(
@@ -40,11 +43,11 @@ def test_generated_keys_have_livekits_format_and_pass_the_check():
 )
 def test_keys_that_livekit_would_refuse_are_one_clear_sentence(key, secret, words):
     with pytest.raises(UsageError, match=words):
-        livekit.check_keys(key, secret)
+        lk_config.check_keys(key, secret)
 
 
 def test_token_is_a_livekit_join_grant_signed_with_the_secret():
-    key, secret = livekit.generate_keys()
+    key, secret = lk_config.generate_keys()
     now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
     token = livekit.mint_token(key, secret, "demo", "alice", 600, name="Alice", now=now)
     claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": False, "verify_nbf": False})
@@ -57,9 +60,9 @@ def test_token_is_a_livekit_join_grant_signed_with_the_secret():
 def test_webhook_list_is_config_then_added_without_duplicates():
     cfg = config.parse(BASE + '[environments.dev.livekit]\nwebhook_urls = ["https://a.test/w"]\n', Path("damso.toml"))
     env = cfg.environments["dev"]
-    assert livekit.webhook_urls(env, ["https://b.test/w", "https://a.test/w"]) == ["https://a.test/w", "https://b.test/w"]
+    assert lk_config.webhook_urls(env, ["https://b.test/w", "https://a.test/w"]) == ["https://a.test/w", "https://b.test/w"]
     with pytest.raises(UsageError, match="is not an https:// URL"):
-        livekit.check_url("http://b.test/w")
+        lk_config.check_url("http://b.test/w")
 
 
 @pytest.mark.parametrize(
@@ -93,12 +96,9 @@ def test_tls_needs_a_domain():
 
 
 def test_livekit_keys_listed_as_role_secrets_are_left_to_ensure_keys():
-    from damso_ops import deploy
-    from damso_ops.aws import AwsTarget
-
     text = BASE + (
         '[environments.dev.roles.livekit]\nami = "a"\nsecrets = ["LIVEKIT_API_SECRET", "REGISTRY_USERNAME"]\n'
         '[environments.dev.roles.api]\nami = "a"\nsecrets = ["LIVEKIT_API_SECRET"]\n'
     )
-    target = deploy.Target(config.parse(text, Path("damso.toml")), "dev", AwsTarget("ap-northeast-2"))
-    assert deploy.needed_secrets(target, ["livekit", "api"]) == {"livekit": ["REGISTRY_USERNAME"], "api": ["LIVEKIT_API_SECRET"]}
+    env = config.parse(text, Path("damso.toml")).environments["dev"]
+    assert request.needed_secrets(env, ["livekit", "api"]) == {"livekit": ["REGISTRY_USERNAME"], "api": ["LIVEKIT_API_SECRET"]}

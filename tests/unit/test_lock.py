@@ -8,8 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from damso_ops import lock
-
+from damso_ops.deploy import lock
 BUCKET = "demo-prod-tfstate-123456789012"
 
 

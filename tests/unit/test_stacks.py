@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from damso_ops import config, stacks, terraform
+from damso_ops import config
+from damso_ops.deploy import stacks
+from damso_ops.deploy import terraform
 from damso_ops.errors import ConfigError
 
 BASE = """

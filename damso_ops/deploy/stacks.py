@@ -6,7 +6,9 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
+from damso_ops import paths
 from damso_ops.config import Config, Environment, Role
+from damso_ops.deploy.render import REF
 from damso_ops.errors import ConfigError
 
 KNOWN = ("shared", "livekit", "api", "web", "agent", "edge", "data", "gpu-dev")
@@ -63,9 +65,7 @@ def inputs(
         return values
     shared = outputs["shared"]
     if stack == "gpu-dev":
-        from damso_ops.devbox import stack_inputs
-
-        return {**values, **stack_inputs(env, shared)}
+        return {**values, **gpu_dev_inputs(env, shared)}
     values.update(vpc_id=shared["vpc_id"], vpc_cidr=shared["vpc_cidr"])
     if stack not in ("edge", "data"):
         values.update(artifact_bucket=shared["artifact_bucket"])
@@ -109,11 +109,25 @@ def inputs(
     return values
 
 
+def gpu_dev_inputs(env: Environment, shared: Mapping[str, object]) -> dict[str, object]:
+    """The gpu-dev stack's variables besides project/env/region (see terraform/stacks/gpu-dev)."""
+    boxes = {
+        name: {
+            "instance_type": box.instance_type,
+            "ami_id": box.ami,
+            "volume_size": box.volume_size,
+            "ssh_cidrs": env.box_ssh_cidrs(name),
+            "key_name": box.key_name,
+            "start_stopped": box.start_stopped,
+        }
+        for name, box in env.gpu_dev.items()
+    }
+    return {"vpc_id": shared["vpc_id"], "subnet_id": shared["public_subnet_ids"][0], "boxes": boxes}
+
+
 @lru_cache(maxsize=None)
 def declared_outputs(stack: str) -> frozenset[str]:
     """Output names a stack declares (read from its .tf files, without running terraform)."""
-    from damso_ops import paths
-
     folder = paths.data_dir("terraform") / "stacks" / stack
     names = set()
     for tf in folder.glob("*.tf"):
@@ -123,8 +137,6 @@ def declared_outputs(stack: str) -> frozenset[str]:
 
 def check_references(env_name: str, env: Environment) -> None:
     """Every ${stack.output} in role env values names a stack this env applies and an output it has."""
-    from damso_ops.render import REF
-
     applied = stack_names(env_name, env)
     for role_name, role in env.roles.items():
         for key, value in role.env.items():

@@ -37,21 +37,6 @@ def describe(ec2, instance_id: str) -> Instance:
     return Instance.from_api(reservation["Instances"][0])
 
 
-def format_duration(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes = seconds // 60
-    if minutes < 1:
-        return "<1 min"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
 def _wait(ec2, waiter: str, instance_id: str, delay: int) -> None:
     from botocore.exceptions import WaiterError
 

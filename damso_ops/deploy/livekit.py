@@ -1,25 +1,22 @@
-"""The team's central LiveKit server: keys, webhook list, join tokens, instance state.
+"""What a deploy needs to know about the LiveKit role: its key pair in SSM and its webhook list.
 
 The server itself is the `livekit` role of an environment and goes through the
-normal pipeline (stack, release, reconcile); this module holds what is special
-about it. Its keys live only in SSM under /damso/<env>/livekit/; the host fills
-them into livekit.yaml at reconcile time.
+normal pipeline (stack, release, reconcile). Its keys live only in SSM under
+/damso/<env>/livekit/; the host fills them into livekit.yaml at reconcile time.
+Operating the server (status, power, tokens) is in hosts/livekit.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import secrets as random
+import secrets as pysecrets
 from collections.abc import Mapping
-from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 from damso_ops import redact, secrets
 from damso_ops.config import Environment
-from damso_ops.errors import DamsoError, UsageError
-from damso_ops.instances import Instance
+from damso_ops.deploy.store import ReleaseStore
+from damso_ops.errors import UsageError
 
 ROLE = "livekit"
 KEY_NAME = "LIVEKIT_API_KEY"
@@ -31,21 +28,13 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$")
 
 
-def require_role(env_name: str, env: Environment) -> None:
-    if ROLE not in env.roles:
-        raise UsageError(
-            f"{env_name} has no LiveKit server: environments.{env_name}.roles.{ROLE} is not defined.",
-            hint=f"Add [environments.{env_name}.roles.{ROLE}] (ami, instance_type) to damso.toml.",
-        )
-
-
 # ---- keys ---------------------------------------------------------------------------
 
 
 def generate_keys() -> tuple[str, str]:
     """A key and secret in LiveKit's own format (what `livekit-server generate-keys` makes)."""
-    key = "API" + "".join(random.choice(BASE62) for _ in range(12))
-    return key, "".join(random.choice(BASE62) for _ in range(43))
+    key = "API" + "".join(pysecrets.choice(BASE62) for _ in range(12))
+    return key, "".join(pysecrets.choice(BASE62) for _ in range(43))
 
 
 def check_keys(key: str, secret: str) -> None:
@@ -90,44 +79,10 @@ def ensure_keys(ssm, env: str, state_dir: Path, environ: Mapping[str, str], dry_
     return "the given" if all(given) else "a generated"
 
 
-def mint_token(key: str, secret: str, room: str, identity: str, ttl: int, name: str | None = None,
-               now: datetime | None = None) -> str:  # fmt: skip
-    """A LiveKit access token (JWT, HS256) that lets `identity` join `room`."""
-    import jwt
-
-    if not room or not identity:
-        raise UsageError("A token needs a room and an identity (--room R --identity I).")
-    if ttl <= 0:
-        raise UsageError(f"--ttl must be a positive number of seconds, got {ttl}.")
-    issued = int((now or datetime.now(timezone.utc)).timestamp())
-    claims = {
-        "iss": key,
-        "sub": identity,
-        "nbf": issued,
-        "exp": issued + ttl,
-        "video": {"room": room, "roomJoin": True},
-    }
-    if name:
-        claims["name"] = name
-    return jwt.encode(claims, secret, algorithm="HS256")
-
-
 # ---- webhooks -------------------------------------------------------------------------
 # The configured URLs (environments.<env>.livekit.webhook_urls) plus those developers
 # add with `damso livekit webhooks add`, kept in the env's artifact bucket so that the
 # whole team shares one list.
-
-
-def webhooks_key(env: str) -> str:
-    return f"{env}/livekit/webhooks.json"
-
-
-def added_webhooks(s3, bucket: str, env: str) -> list[str]:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=webhooks_key(env))["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return []
-    return list(json.loads(body).get("urls", []))
 
 
 def webhook_urls(env_cfg: Environment, added: list[str]) -> list[str]:
@@ -140,10 +95,11 @@ def check_url(url: str) -> None:
                          "(like https://3.sodam.store/webhook/livekit).")  # fmt: skip
 
 
-def change_webhooks(s3, bucket: str, env_name: str, env_cfg: Environment, add: str | None = None,
+def change_webhooks(store: ReleaseStore, env_cfg: Environment, add: str | None = None,
                     remove: str | None = None) -> tuple[list[str], bool]:  # fmt: skip
     """Add or remove one URL in the shared list; returns (the full list, whether it changed)."""
-    added = added_webhooks(s3, bucket, env_name)
+    env_name = store.env
+    added = store.added_webhooks()
     if add:
         check_url(add)
         if add in webhook_urls(env_cfg, added):
@@ -158,49 +114,10 @@ def change_webhooks(s3, bucket: str, env_name: str, env_cfg: Environment, add: s
         if remove not in added:
             raise UsageError(f"{remove} is not a webhook of {env_name}'s LiveKit server (see 'damso livekit status').")
         added.remove(remove)
-    body = json.dumps({"urls": added}, indent=2).encode()
-    s3.put_object(Bucket=bucket, Key=webhooks_key(env_name), Body=body, ContentType="application/json")
+    store.set_added_webhooks(added)
     return webhook_urls(env_cfg, added), True
 
 
-# ---- the instance ------------------------------------------------------------------------
-
-
-def find_instance(ec2, project: str, env: str) -> Instance | None:
-    """The environment's LiveKit instance (by the tags the host module sets), if it exists."""
-    filters = [
-        {"Name": "tag:Project", "Values": [project]},
-        {"Name": "tag:Env", "Values": [env]},
-        {"Name": "tag:Role", "Values": [ROLE]},
-        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-    ]
-    found = [i for r in ec2.describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]]
-    if not found:
-        return None
-    i = max(found, key=lambda x: x["LaunchTime"])
-    # The Elastic IP is the address (a stopped instance keeps it; describe_instances may not show it then).
-    addresses = ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [i["InstanceId"]]}])["Addresses"]
-    public = addresses[0]["PublicIp"] if addresses else i.get("PublicIpAddress")
-    return replace(Instance.from_api(i), public_ip=public)
-
-
-def urls(env_cfg: Environment, instance: Instance | None) -> list[str]:
-    """Where clients connect: wss://host with TLS, else ws://host-or-ip:port."""
-    from damso_ops.render import livekit_host
-
-    lk, host = env_cfg.livekit, livekit_host(env_cfg)
-    found = []
-    if lk.tls and host:
-        found.append(f"wss://{host}")
-    elif host and env_cfg.zone_id:
-        found.append(f"ws://{host}:{lk.port}")
-    if instance and instance.public_ip:
-        found.append(f"ws://{instance.public_ip}:{lk.port}")
-    return found
-
-
-def primary_url(env_cfg: Environment, instance: Instance | None) -> str:
-    found = urls(env_cfg, instance)
-    if not found:
-        raise DamsoError("The LiveKit server has no address yet.", hint="Run 'damso livekit up' first.")
-    return found[0]
+def host(env_cfg: Environment) -> str:
+    """The LiveKit server's DNS name (empty without a domain)."""
+    return f"{env_cfg.livekit.subdomain}.{env_cfg.domain}" if env_cfg.domain else ""

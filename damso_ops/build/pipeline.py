@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from damso_ops import images, sources
+from damso_ops.build import images, sources
+from damso_ops.build import manifest as manifests
+from damso_ops.build.manifest import BuildManifest, ImageRecord
 from damso_ops.config import Config, Service
 from damso_ops.errors import DamsoError, UsageError
-from damso_ops.manifest import BuildManifest, ImageRecord
 
 log = logging.getLogger("damso.build")
 
@@ -56,7 +57,7 @@ class RefRequest:
 
 
 @dataclass(frozen=True)
-class Target:
+class ImageJob:
     """One image to produce: decided entirely before anything is built."""
 
     service: str
@@ -108,8 +109,8 @@ def plan(
     resolved: dict[str, sources.Resolved],
     env: str | None,
     platform: str,
-) -> list[Target]:
-    targets = []
+) -> list[ImageJob]:
+    image_jobs = []
     for name, svc in services.items():
         src = resolved[svc.repo]
         args = build_args_for(name, svc, cfg, env)
@@ -118,8 +119,8 @@ def plan(
         if src.kind in ("tag", "branch"):
             ref_tag = images.tag_safe(src.ref)
             tags.append(f"{ref_tag}-{env}" if svc.env_build_args else ref_tag)
-        targets.append(
-            Target(
+        image_jobs.append(
+            ImageJob(
                 service=name,
                 source=src,
                 spec_repository=cfg.registry.image_repo(svc.image),
@@ -130,7 +131,7 @@ def plan(
                 dockerfile=svc.dockerfile,
             )
         )
-    return targets
+    return image_jobs
 
 
 def resolve_all(
@@ -158,18 +159,18 @@ def fetch_all(resolved: dict[str, sources.Resolved], cache_root: Path, jobs: int
         return dict(zip(resolved, paths))
 
 
-def labels(target: Target, created: str) -> dict[str, str]:
+def labels(job: ImageJob, created: str) -> dict[str, str]:
     return {
-        "org.opencontainers.image.revision": target.source.sha,
-        "org.opencontainers.image.source": target.source.url,
+        "org.opencontainers.image.revision": job.source.sha,
+        "org.opencontainers.image.source": job.source.url,
         "org.opencontainers.image.created": created,
-        "org.opencontainers.image.ref.name": target.source.ref,
+        "org.opencontainers.image.ref.name": job.source.ref,
     }
 
 
 def build_one(
     client,
-    target: Target,
+    job: ImageJob,
     worktree: Path,
     *,
     auth: images.RegistryAuth | None,
@@ -180,24 +181,24 @@ def build_one(
 ) -> Outcome:
     """Skip if the registry has it; else build, tag and push. Never raises for a build failure."""
     started = time.monotonic()
-    name, repo = target.service, target.spec_repository
+    name, repo = job.service, job.spec_repository
     tail: deque[str] = deque(maxlen=20)
     try:
         if push and not force:
-            on_event(name, "checking", f"{repo}:{target.key_tag}")
-            digest = images.remote_digest(client, f"{repo}:{target.key_tag}", auth)
+            on_event(name, "checking", f"{repo}:{job.key_tag}")
+            digest = images.remote_digest(client, f"{repo}:{job.key_tag}", auth)
             if digest:
                 on_event(name, "skipped", f"already in the registry ({digest[:19]})")
                 return Outcome(name, "skipped", repo, digest, seconds=time.monotonic() - started)
-        on_event(name, "building", f"{target.source.repo}@{target.source.sha[:12]}")
+        on_event(name, "building", f"{job.source.repo}@{job.source.sha[:12]}")
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         spec = images.BuildSpec(
-            context=worktree / target.context,
-            dockerfile=target.dockerfile,
+            context=worktree / job.context,
+            dockerfile=job.dockerfile,
             repository=repo,
-            tags=target.tags,
-            build_args=target.build_args,
-            labels=labels(target, created),
+            tags=job.tags,
+            build_args=job.build_args,
+            labels=labels(job, created),
             platform=platform,
         )
 
@@ -208,9 +209,9 @@ def build_one(
         images.build(client, spec, on_line=line)
         digest = None
         if push:
-            on_event(name, "pushing", f"{repo}:{target.key_tag}")
-            digest = images.push(client, repo, target.key_tag, auth, on_line=line)
-            for tag in target.tags[1:]:
+            on_event(name, "pushing", f"{repo}:{job.key_tag}")
+            digest = images.push(client, repo, job.key_tag, auth, on_line=line)
+            for tag in job.tags[1:]:
                 images.push(client, repo, tag, auth, on_line=line)
         on_event(name, "built", digest or "(not pushed)")
         return Outcome(name, "built", repo, digest, seconds=time.monotonic() - started)
@@ -226,7 +227,7 @@ def build_one(
 
 def run_builds(
     client,
-    targets: list[Target],
+    image_jobs: list[ImageJob],
     worktrees: dict[str, Path],
     *,
     auth: images.RegistryAuth | None,
@@ -242,28 +243,28 @@ def run_builds(
         with lock:
             on_event(service, phase, message)
 
-    def one(t: Target) -> Outcome:
-        return build_one(client, t, worktrees[t.source.repo], auth=auth, push=push, force=force,
+    def one(job: ImageJob) -> Outcome:
+        return build_one(client, job, worktrees[job.source.repo], auth=auth, push=push, force=force,
                          platform=platform, on_event=safe_event)  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, targets))
+        return list(pool.map(one, image_jobs))
 
 
-def manifest_for(targets: list[Target], outcomes: list[Outcome], env: str | None) -> BuildManifest:
+def manifest_for(image_jobs: list[ImageJob], outcomes: list[Outcome], env: str | None) -> BuildManifest:
     now = datetime.now(timezone.utc)
     records = {}
-    for t, o in zip(targets, outcomes):
-        records[t.service] = ImageRecord(
-            service=t.service,
-            repository=t.source.repo,
-            url=t.source.url,
-            ref=t.source.ref,
-            commit=t.source.sha,
-            image=t.spec_repository,
-            tags=list(t.tags),
+    for job, o in zip(image_jobs, outcomes):
+        records[job.service] = ImageRecord(
+            service=job.service,
+            repository=job.source.repo,
+            url=job.source.url,
+            ref=job.source.ref,
+            commit=job.source.sha,
+            image=job.spec_repository,
+            tags=list(job.tags),
             digest=o.digest,
-            build_args=dict(t.build_args),
+            build_args=dict(job.build_args),
             status=o.status,
             built_at=now.isoformat(timespec="seconds"),
         )
@@ -298,8 +299,6 @@ def build(
     environ: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """The whole of `damso build`. Bad input fails before anything is fetched or built."""
-    from damso_ops import manifest as manifests
-
     services = cfg.select_services(service_names)
     refs = RefRequest.parse(ref_values, list(cfg.repositories))
     if env is not None:
@@ -316,9 +315,9 @@ def build(
     for repo, r in sorted(resolved.items()):
         on_event("*", "resolved", f"{repo} {r.ref} → {r.sha[:12]} ({r.kind})")
     worktrees = fetch_all(resolved, cache_root, jobs)
-    targets = plan(cfg, services, resolved, env, platform)
-    outcomes = run_builds(client, targets, worktrees, auth=auth, push=push, force=force,
+    image_jobs = plan(cfg, services, resolved, env, platform)
+    outcomes = run_builds(client, image_jobs, worktrees, auth=auth, push=push, force=force,
                           platform=platform, jobs=jobs, on_event=on_event)  # fmt: skip
-    result_manifest = manifest_for(targets, outcomes, env)
+    result_manifest = manifest_for(image_jobs, outcomes, env)
     path = manifests.save(cfg.state_dir, result_manifest)
     return BuildResult(result_manifest, outcomes, path)

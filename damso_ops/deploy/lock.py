@@ -30,7 +30,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from damso_ops.deploy.releases import user
+from damso_ops.deploy.store import Layout
+from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError
+from damso_ops.timing import format_duration, wait_for
 
 Event = Callable[[str, str], None]
 PLAN_LOCK_STALE = 900  # a Terraform *plan* lock younger than this may belong to a running `damso plan`
@@ -41,7 +45,7 @@ def _ignore(phase: str, message: str) -> None:
 
 
 def key(env: str) -> str:
-    return f"{env}/damso.lock"
+    return Layout(env).lock
 
 
 def _now() -> datetime:
@@ -49,9 +53,7 @@ def _now() -> datetime:
 
 
 def holder_name() -> str:
-    from damso_ops.releases import _user
-
-    return f"{_user()}@{socket.gethostname()}"
+    return f"{user()}@{socket.gethostname()}"
 
 
 @dataclass(frozen=True)
@@ -71,19 +73,10 @@ def describe(info: dict, now: datetime | None = None) -> str:
     ago = ""
     try:
         seconds = ((now or _now()) - datetime.fromisoformat(since)).total_seconds()
-        ago = f" ({_ago(seconds)})"
+        ago = f" ({format_duration(seconds)} ago)"
     except (TypeError, ValueError):
         pass
     return f"{info.get('command', '?')} by {info.get('holder', '?')} (pid {info.get('pid', '?')}) since {since}{ago}"
-
-
-def _ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
 
 
 class LockHeld(DamsoError):
@@ -145,27 +138,30 @@ def acquire(
     }
     body = json.dumps(info, indent=2, sort_keys=True).encode()
     started = time.monotonic()
-    announced = vanished = 0
-    while True:
-        try:
-            s3.put_object(Bucket=bucket, Key=key(env), Body=body, IfNoneMatch="*", ContentType="application/json")
-            break
-        except ClientError as exc:
-            if not _conflict(exc):
-                raise
-        other = read(s3, bucket, env)
-        if other is None:  # released between our put and our read: try again at once
-            vanished += 1
-            if vanished > 10:
-                raise DamsoError(f"Could not take the lock of {env} (s3://{bucket}/{key(env)}): it keeps changing.")
-            continue
-        waited = time.monotonic() - started
-        if waited >= timeout:
-            raise LockHeld(env, other, waited if timeout else 0)
-        if not announced:
-            on_event("lock", f"waiting for {describe(other)} (up to {timeout:.0f} s)")
-            announced = 1
-        time.sleep(max(0.1, min(poll, timeout - waited)))
+    seen: dict = {}
+
+    def try_put() -> bool | None:
+        for _ in range(10):  # a lock released between our put and our read: try again at once
+            try:
+                s3.put_object(Bucket=bucket, Key=key(env), Body=body, IfNoneMatch="*", ContentType="application/json")
+                return True
+            except ClientError as exc:
+                if not _conflict(exc):
+                    raise
+            seen["other"] = read(s3, bucket, env)
+            if seen["other"] is not None:
+                break
+        else:
+            raise DamsoError(f"Could not take the lock of {env} (s3://{bucket}/{key(env)}): it keeps changing.")
+        if timeout and not seen.get("announced"):
+            on_event("lock", f"waiting for {describe(seen['other'])} (up to {timeout:.0f} s)")
+            seen["announced"] = True
+        return None
+
+    try:
+        wait_for(try_put, timeout=timeout, interval=poll, what=f"the lock of {env}")
+    except TimeoutError:
+        raise LockHeld(env, seen["other"], time.monotonic() - started if timeout else 0) from None
     on_event("lock", f"{env} locked for {command} by {info['holder']} (pid {info['pid']})")
     removed = clear_tflocks(s3, bucket, env)
     if removed:
@@ -202,7 +198,7 @@ def clear_tflocks(s3, bucket: str, env: str, now: datetime | None = None) -> lis
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{env}/"):
         for obj in page.get("Contents", []):
             name = obj["Key"]
-            if not name.endswith(".tflock") or "/" in name[len(env) + 1:]:
+            if not Layout(env).is_tflock(name):
                 continue
             try:
                 data = json.loads(s3.get_object(Bucket=bucket, Key=name)["Body"].read())
@@ -247,8 +243,9 @@ def held(s3, bucket: str, env: str, command: str, *, timeout: float = 0, on_even
 
 
 @contextmanager
-def for_target(t, command: str, *, timeout: float = 0, on_event: Event = _ignore, create: bool = True) -> Iterator[Lock | None]:
-    """The lock of a deploy.Target's environment, in its state bucket (created if missing).
+def for_target(target: Target, command: str, *, timeout: float = 0, on_event: Event = _ignore,
+               create: bool = True) -> Iterator[Lock | None]:  # fmt: skip
+    """The lock of a target's environment, in its state bucket (created if missing).
 
     With create=False and no state bucket (nothing was ever deployed), nothing is
     locked and None is yielded. For `damso deploy/rollback/destroy` and `damso livekit up`:
@@ -256,13 +253,11 @@ def for_target(t, command: str, *, timeout: float = 0, on_event: Event = _ignore
         with lock.for_target(target, "livekit up", timeout=opts.lock_timeout, on_event=on_event):
             ...
     """
-    from damso_ops import deploy
-
-    bucket = deploy.state_bucket(t)
-    if not create and not deploy.bucket_exists(t, bucket):
+    if not create and not target.bucket_exists(target.state_bucket):
         yield None
         return
-    if deploy.ensure_state_bucket(t, bucket):
-        on_event("state", f"created state bucket {bucket}")
-    with held(t.aws.client("s3"), bucket, t.env_name, command, timeout=timeout, on_event=on_event) as lock:
+    if target.ensure_state_bucket():
+        on_event("state", f"created state bucket {target.state_bucket}")
+    with held(target.aws.client("s3"), target.state_bucket, target.env_name, command, timeout=timeout,
+              on_event=on_event) as lock:  # fmt: skip
         yield lock

@@ -10,15 +10,17 @@ through on_event, clients come in through the deploy Target.
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from damso_ops import deploy, prices, stacks, workspace
-from damso_ops.instances import Instance, describe, format_duration, set_running  # noqa: F401 - devbox.* API
 from damso_ops.config import Environment, GpuDevBox
+from damso_ops.deploy import stackops, stacks, workspace
+from damso_ops.deploy.target import Target
 from damso_ops.errors import ConfigError, DamsoError, UsageError
+from damso_ops.hosts import prices
+from damso_ops.hosts.instances import Instance, describe, set_running
+from damso_ops.timing import format_duration, wait_for
 
 STACK = "gpu-dev"
 SSH_PORT = 22
@@ -50,32 +52,12 @@ def selected(env_name: str, env: Environment, name: str | None) -> list[str]:
     return sorted(env.gpu_dev)
 
 
-def ssh_cidrs(env: Environment, box: GpuDevBox) -> list[str]:
-    return list(box.ssh_cidrs or env.ssh_cidrs)
-
-
 def check_sandbox_amis(env_name: str, env: Environment) -> None:
     """AMI lookups find nothing in the emulator: every box of a sandbox names its AMI."""
     if env.sandbox:
         for name, box in sorted(env.gpu_dev.items()):
             if not box.ami:
                 raise ConfigError(f"environments.{env_name}.gpu_dev.{name}.ami is required for a sandbox environment.")
-
-
-def stack_inputs(env: Environment, shared: Mapping[str, object]) -> dict[str, object]:
-    """The gpu-dev stack's variables besides project/env/region (see terraform/stacks/gpu-dev)."""
-    boxes = {
-        name: {
-            "instance_type": box.instance_type,
-            "ami_id": box.ami,
-            "volume_size": box.volume_size,
-            "ssh_cidrs": ssh_cidrs(env, box),
-            "key_name": box.key_name,
-            "start_stopped": box.start_stopped,
-        }
-        for name, box in env.gpu_dev.items()
-    }
-    return {"vpc_id": shared["vpc_id"], "subnet_id": shared["public_subnet_ids"][0], "boxes": boxes}
 
 
 # ---- what EC2 says ----------------------------------------------------------------
@@ -181,20 +163,20 @@ class BoxStatus:
         }
 
 
-def _status_of(t: deploy.Target, name: str, instance: Instance | None) -> BoxStatus:
-    box = t.env.gpu_dev.get(name)
-    return BoxStatus(name, t.env_name, box.user if box else "ubuntu", box is not None, instance,
+def _status_of(target: Target, name: str, instance: Instance | None) -> BoxStatus:
+    box = target.env.gpu_dev.get(name)
+    return BoxStatus(name, target.env_name, box.user if box else "ubuntu", box is not None, instance,
                      box.warn_after_hours if box else None)  # fmt: skip
 
 
-def status(t: deploy.Target, name: str | None = None) -> list[BoxStatus]:
+def status(target: Target, name: str | None = None) -> list[BoxStatus]:
     """The named box, or every configured box plus any left in AWS that config no longer has."""
-    names = selected(t.env_name, t.env, name)
-    found = find_all(t.aws.client("ec2"), t.cfg.project.name, t.env_name)
+    names = selected(target.env_name, target.env, name)
+    found = find_all(target.aws.client("ec2"), target.cfg.project.name, target.env_name)
     if name is not None and name not in found:
-        raise not_created(t.env_name, name)
+        raise not_created(target.env_name, name)
     extra = [] if name is not None else sorted(set(found) - set(names))
-    return [_status_of(t, n, found.get(n)) for n in [*names, *extra]]
+    return [_status_of(target, n, found.get(n)) for n in [*names, *extra]]
 
 
 def not_created(env_name: str, name: str) -> DamsoError:
@@ -212,22 +194,22 @@ class StackResult:
     instance_ids: dict[str, str] = field(default_factory=dict)
 
 
-def ensure_stack(t: deploy.Target, on_event: Event, confirm: Confirm) -> StackResult:
+def ensure_stack(target: Target, on_event: Event, confirm: Confirm) -> StackResult:
     """Plan the gpu-dev stack; apply it when the plan is not empty (deletes and replacements need confirm)."""
-    check_sandbox_amis(t.env_name, t.env)
-    bucket = deploy.state_bucket(t)
-    never = DamsoError(f"{t.env_name} has no shared stack yet (the GPU dev boxes live in its network).",
-                       hint=f"Run 'damso deploy {t.env_name}' first.")  # fmt: skip
-    if not deploy.bucket_exists(t, bucket):
+    check_sandbox_amis(target.env_name, target.env)
+    bucket = target.state_bucket
+    never = DamsoError(f"{target.env_name} has no shared stack yet (the GPU dev boxes live in its network).",
+                       hint=f"Run 'damso deploy {target.env_name}' first.")  # fmt: skip
+    if not target.bucket_exists(bucket):
         raise never
-    ws = workspace.prepare(t.state_dir, t.env_name, t.aws, bucket, ["shared", STACK])
-    deploy.init(ws, "shared")
-    shared = deploy.stack_outputs(ws, "shared")
+    ws = workspace.prepare(target.state_dir, target.env_name, target.aws, bucket, ["shared", STACK])
+    stackops.init(ws, "shared")
+    shared = stackops.outputs(ws, "shared")
     if not shared.get("public_subnet_ids"):
         raise never
-    values = stacks.inputs(t.cfg, t.env_name, STACK, {"shared": shared}, {})
+    values = stacks.inputs(target.cfg, target.env_name, STACK, {"shared": shared}, {})
     on_event("plan", STACK)
-    plan = deploy.plan_stack(ws, STACK, values)
+    plan = stackops.plan(ws, STACK, values)
     on_event("planned", f"{STACK}: {plan.text()}")
     result = StackResult(plan.changes)
     if not plan.empty:
@@ -238,9 +220,9 @@ def ensure_stack(t: deploy.Target, on_event: Event, confirm: Confirm) -> StackRe
                 hint="Pass --yes to apply it anyway.",
             )
         on_event("apply", STACK)
-        deploy.apply_stack(ws, STACK)
+        stackops.apply(ws, STACK)
         result.applied = True
-    result.instance_ids = dict(deploy.stack_outputs(ws, STACK).get("instance_ids") or {})
+    result.instance_ids = dict(stackops.outputs(ws, STACK).get("instance_ids") or {})
     return result
 
 
@@ -249,15 +231,17 @@ def ensure_stack(t: deploy.Target, on_event: Event, confirm: Confirm) -> StackRe
 
 def wait_ssh(host: str, timeout: float, port: int = SSH_PORT, poll: float = 5.0) -> bool:
     """True once a TCP connection to host:port succeeds, False when timeout passes first."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool | None:
         try:
             with socket.create_connection((host, port), timeout=min(5.0, max(0.1, timeout))):
                 return True
         except OSError:
-            if time.monotonic() + poll > deadline:
-                return False
-            time.sleep(poll)
+            return None
+
+    try:
+        return wait_for(answers, timeout=timeout, interval=poll, what=f"SSH on {host}:{port}")
+    except TimeoutError:
+        return False
 
 
 @dataclass
@@ -276,13 +260,13 @@ class StartResult:
         }
 
 
-def start(t: deploy.Target, name: str, on_event: Event, confirm: Confirm, *, ssh_wait: bool = True,
+def start(target: Target, name: str, on_event: Event, confirm: Confirm, *, ssh_wait: bool = True,
           ssh_timeout: float = 300, delay: int = 5) -> StartResult:  # fmt: skip
     """Apply the gpu-dev stack when needed, start the box, wait until it runs and SSH answers."""
-    box = require_box(t.env_name, t.env, name)
-    ec2 = t.aws.client("ec2")
-    before = find_all(ec2, t.cfg.project.name, t.env_name).get(name)
-    stack = ensure_stack(t, on_event, confirm)
+    box = require_box(target.env_name, target.env, name)
+    ec2 = target.aws.client("ec2")
+    before = find_all(ec2, target.cfg.project.name, target.env_name).get(name)
+    stack = ensure_stack(target, on_event, confirm)
     instance_id = stack.instance_ids.get(name)
     if not instance_id:
         raise DamsoError(f"The gpu-dev stack has no instance for '{name}' after apply.")
@@ -290,17 +274,17 @@ def start(t: deploy.Target, name: str, on_event: Event, confirm: Confirm, *, ssh
     if instance.state == "running":
         on_event("start", f"{name} ({instance.id}) is already running")
     instance = set_running(ec2, instance, True, on_event, delay)
-    ssh = _ssh_wait(t, name, box, instance, ssh_wait, ssh_timeout, on_event)
-    return StartResult(_status_of(t, name, instance), stack, before.state if before else NOT_CREATED, ssh)
+    ssh = _ssh_wait(target, name, box, instance, ssh_wait, ssh_timeout, on_event)
+    return StartResult(_status_of(target, name, instance), stack, before.state if before else NOT_CREATED, ssh)
 
 
-def _ssh_wait(t: deploy.Target, name: str, box: GpuDevBox, instance: Instance, wanted: bool, timeout: float,
+def _ssh_wait(target: Target, name: str, box: GpuDevBox, instance: Instance, wanted: bool, timeout: float,
               on_event: Event) -> str:  # fmt: skip
     if not wanted:
         return "not waited: --no-ssh-wait"
-    if t.aws.emulated:
+    if target.aws.emulated:
         return "not waited: sandbox instances are emulated and run no SSH server"
-    if not ssh_cidrs(t.env, box):
+    if not target.env.box_ssh_cidrs(name):
         return "not waited: SSH is closed (no ssh_cidrs for this box or its environment)"
     if not instance.public_ip:
         raise DamsoError(f"{name} ({instance.id}) is running but has no public IP to reach SSH on.")
@@ -313,29 +297,29 @@ def _ssh_wait(t: deploy.Target, name: str, box: GpuDevBox, instance: Instance, w
     return "answered"
 
 
-def stop(t: deploy.Target, name: str, on_event: Event, delay: int = 5) -> tuple[BoxStatus, str]:
+def stop(target: Target, name: str, on_event: Event, delay: int = 5) -> tuple[BoxStatus, str]:
     """Stop the box and wait until it has stopped; returns its status and the state it was in."""
-    require_box(t.env_name, t.env, name)
-    ec2 = t.aws.client("ec2")
-    instance = find_all(ec2, t.cfg.project.name, t.env_name).get(name)
+    require_box(target.env_name, target.env, name)
+    ec2 = target.aws.client("ec2")
+    instance = find_all(ec2, target.cfg.project.name, target.env_name).get(name)
     if instance is None:
-        raise not_created(t.env_name, name)
+        raise not_created(target.env_name, name)
     if instance.state == "stopped":
         on_event("stop", f"{name} ({instance.id}) is already stopped")
     was = instance.state
     instance = set_running(ec2, instance, False, on_event, delay)
-    return _status_of(t, name, instance), was
+    return _status_of(target, name, instance), was
 
 
 # ---- ssh --------------------------------------------------------------------------
 
 
-def ssh_argv(t: deploy.Target, name: str, extra: list[str] | None = None) -> list[str]:
+def ssh_argv(target: Target, name: str, extra: list[str] | None = None) -> list[str]:
     """The ssh command line for a running box."""
-    (st,) = status(t, name)
+    (st,) = status(target, name)
     if st.state != "running":
-        raise DamsoError(f"GPU dev box '{name}' in {t.env_name} is {st.state}; "
-                         f"start it with 'damso dev gpu start {name} --env {t.env_name}'.")  # fmt: skip
+        raise DamsoError(f"GPU dev box '{name}' in {target.env_name} is {st.state}; "
+                         f"start it with 'damso dev gpu start {name} --env {target.env_name}'.")  # fmt: skip
     if not st.login:
-        raise DamsoError(f"GPU dev box '{name}' in {t.env_name} is running but has no public IP.")
+        raise DamsoError(f"GPU dev box '{name}' in {target.env_name} is running but has no public IP.")
     return ["ssh", *(extra or []), st.login]

@@ -164,22 +164,26 @@ def _expand_abbreviated(url: str, abbrev: str, worktree: Path) -> tuple[str, str
 def checkout(resolved: Resolved, cache_root: Path) -> Path:
     """A clean worktree at exactly resolved.sha, reusing the cache; re-fetched if corrupted."""
     worktree = cache_path(cache_root, resolved.repo, resolved.url)
-    for attempt in (1, 2):
-        try:
-            worktree.mkdir(parents=True, exist_ok=True)
-            for cmd in fetch_commit_commands(resolved.url, resolved.sha, worktree):
-                run(cmd)
-            verify_checkout(worktree, resolved.sha)
-            return worktree
-        except (DamsoError, OSError, ValueError) as exc:
-            if attempt == 2:
-                raise DamsoError(
-                    f"Cannot fetch commit {resolved.sha[:12]} of '{resolved.repo}' from {resolved.url}.",
-                    details=getattr(exc, "details", None) or str(exc),
-                ) from None
-            log.warning("cache %s unusable (%s); fetching again from scratch", worktree, exc)
-            shutil.rmtree(worktree, ignore_errors=True)
-    raise AssertionError("unreachable")
+    try:
+        return _fetch_into(worktree, resolved)
+    except (DamsoError, OSError, ValueError) as exc:
+        log.warning("cache %s unusable (%s); fetching again from scratch", worktree, exc)
+    shutil.rmtree(worktree, ignore_errors=True)
+    try:
+        return _fetch_into(worktree, resolved)
+    except (DamsoError, OSError, ValueError) as exc:
+        raise DamsoError(
+            f"Cannot fetch commit {resolved.sha[:12]} of '{resolved.repo}' from {resolved.url}.",
+            details=getattr(exc, "details", None) or str(exc),
+        ) from None
+
+
+def _fetch_into(worktree: Path, resolved: Resolved) -> Path:
+    worktree.mkdir(parents=True, exist_ok=True)
+    for cmd in fetch_commit_commands(resolved.url, resolved.sha, worktree):
+        run(cmd)
+    verify_checkout(worktree, resolved.sha)
+    return worktree
 
 
 def verify_checkout(worktree: Path, sha: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damso_ops.errors import DamsoError
+from damso_ops.paths import cache_dir
 from damso_ops.runner import Command, run
 
 PROVIDER = "registry.terraform.io/hashicorp/aws"
@@ -83,8 +84,6 @@ def _flag():
 def version() -> str:
     if not shutil.which("terraform"):
         raise DamsoError("terraform is not on the PATH.", hint="Install Terraform 1.6 or newer.")
-    from damso_ops.paths import cache_dir
-
     data = json.loads(run(version_command(cli_env(cache_dir() / "terraform"))).output)
     return data["terraform_version"]
 

@@ -11,8 +11,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from damso_ops import paths, terraform
-from damso_ops.aws import AwsTarget
+from damso_ops import paths
+from damso_ops.aws import AwsEndpoint
+from damso_ops.deploy import terraform
+from damso_ops.deploy.store import Layout
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def _sync_tree(src: Path, dst: Path) -> None:
             shutil.copy2(path, target)
 
 
-def prepare(state_dir: Path, env_name: str, aws: AwsTarget, state_bucket: str, stacks: list[str]) -> Workspace:
+def prepare(state_dir: Path, env_name: str, aws: AwsEndpoint, state_bucket: str, stacks: list[str]) -> Workspace:
     root = state_dir / "terraform" / env_name
     src = paths.data_dir("terraform")
     _sync_tree(src / "modules", root / "modules")
@@ -51,7 +53,7 @@ def prepare(state_dir: Path, env_name: str, aws: AwsTarget, state_bucket: str, s
         _sync_tree(src / "stacks" / stack, root / "stacks" / stack)
         stack_dir = root / "stacks" / stack
         (stack_dir / terraform.BACKEND_FILE).write_text(
-            terraform.backend_hcl(state_bucket, f"{env_name}/{stack}.tfstate", aws.region, aws.endpoint_url)
+            terraform.backend_hcl(state_bucket, Layout(env_name).state(stack), aws.region, aws.endpoint_url)
         )
         override = stack_dir / terraform.OVERRIDE_FILE
         if aws.emulated:

@@ -1,0 +1,91 @@
+"""What every command group shares: options, event printing, confirmations, the target."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+ENV_ARG = typer.Argument(..., help="Environment name from damso.toml.")
+JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON.")
+YES_OPTION = typer.Option(False, "--yes", "-y", help="Apply without asking.")
+WAIT_OPTION = typer.Option(True, "--wait/--no-wait", help="Wait until every instance reports the release healthy.")
+TIMEOUT_OPTION = typer.Option(None, "--timeout", min=1, help="Seconds to wait for health (default: from the roles).")
+CONVERGE_OPTION = typer.Option(False, "--converge-local", help="Sandbox: run each instance's reconcile unit on this machine.")
+LOCK_TIMEOUT_OPTION = typer.Option(0, "--lock-timeout", min=0, help="Seconds to wait for another deploy's lock (0: refuse at once).")
+
+
+def events(json_out: bool = False):
+    """on_event(phase, message) for library code: one plain line each on stderr."""
+    from damso_ops.console import err
+
+    console = err()
+
+    def on_event(phase: str, message: str) -> None:
+        console.print(f"{phase}: {message}", markup=False, highlight=False)
+
+    return on_event
+
+
+def confirm_plans(yes: bool, question: str = "Apply these changes?"):
+    """confirm(changed plans) for deploy-like commands: shows each change, then asks (or not)."""
+    from damso_ops.console import err, interactive
+
+    console = err()
+
+    def confirm(changed) -> bool:
+        for p in changed:
+            console.print(f"[bold]{p.stack}[/]: {p.text()}", markup=True)
+            for action, address in p.changes:
+                console.print(f"  {action:8} {address}", markup=False)
+        if yes:
+            return True
+        return interactive() and typer.confirm(question, default=False, err=True)
+
+    return confirm
+
+
+def ask(yes: bool, question: str, refusal: str) -> None:
+    """Go on with --yes or a person's yes; without a TTY and without --yes, refuse with `refusal`."""
+    from damso_ops.console import interactive
+    from damso_ops.errors import UsageError
+
+    if yes:
+        return
+    if not interactive():
+        raise UsageError(refusal)
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Exit(1)
+
+
+def typed_confirmation(env: str, given: Optional[str], what: str, destroys: str) -> None:
+    """Destroying needs the environment's name, typed or passed with --confirm; never a default."""
+    from damso_ops.console import interactive
+    from damso_ops.errors import UsageError
+
+    if given is None:
+        if not interactive():
+            raise UsageError(f"Refusing to destroy {what} without confirmation; pass --confirm {env}.")
+        given = typer.prompt(f"This destroys {destroys}. Type '{env}' to confirm", err=True)
+    if given != env:
+        raise UsageError(f"Confirmation '{given}' does not match the environment name '{env}'; nothing destroyed.")
+
+
+def connect(ctx: typer.Context, env: str, json_out: bool = False, converge_local: bool = False):
+    """The command's one Target (and boto3 session); --json also shapes error output."""
+    from damso_ops.deploy import target
+
+    ctx.obj.json = json_out
+    cfg = ctx.obj.config()
+    if converge_local and not cfg.environment(env).sandbox:
+        raise typer.BadParameter("--converge-local is only for sandbox environments.")
+    return target.connect(cfg, env)
+
+
+def print_result(data: dict, json_out: bool, text: str) -> None:
+    from damso_ops.console import out, print_json
+
+    if json_out:
+        print_json(data)
+    else:
+        out().print(text, markup=False)

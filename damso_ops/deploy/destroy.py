@@ -1,0 +1,42 @@
+"""damso destroy: an environment's stacks (or one role's), dependents first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from damso_ops.deploy import stackops, stacks, workspace
+from damso_ops.deploy.request import selected_roles
+from damso_ops.deploy.target import Target
+from damso_ops.errors import DamsoError
+
+Event = Callable[[str, str], None]
+
+
+def order(target: Target, only: list[str] | None) -> list[str]:
+    """Stacks to destroy, dependents first."""
+    names = stacks.stack_names(target.env_name, target.env)
+    if only:
+        names = [target.env.roles[r].stack_name(r) for r in selected_roles(target.env_name, target.env, only)]
+    return [s for layer in reversed(stacks.layers(names)) for s in layer]
+
+
+def destroy(target: Target, stack_order: list[str], on_event: Event) -> list[str]:
+    """Destroy stacks in order (each one's inputs come from the remaining stacks' state)."""
+    bucket = target.state_bucket
+    if not target.bucket_exists(bucket):
+        raise DamsoError(f"{target.env_name} has no state bucket {bucket}: nothing to destroy.")
+    ws = workspace.prepare(target.state_dir, target.env_name, target.aws, bucket, ["shared", *stack_order])
+    stackops.init(ws, "shared")
+    outputs = {"shared": stackops.outputs(ws, "shared")}
+    no_user_data = {name: "" for name in target.env.roles}  # a destroy plan does not depend on it
+    destroyed = []
+    for stack in stack_order:
+        values = stacks.inputs(target.cfg, target.env_name, stack, outputs, no_user_data)
+        summary = stackops.plan(ws, stack, values, destroy=True)
+        if summary.empty:
+            on_event("destroy", f"{stack}: nothing to destroy")
+            continue
+        on_event("destroy", f"{stack}: {summary.text()}")
+        stackops.apply(ws, stack)
+        destroyed.append(stack)
+    return destroyed

@@ -1,0 +1,225 @@
+"""damso plan and damso deploy: two functions over the same steps.
+
+  request (resolved once, checked offline) → secrets in SSM → state bucket →
+  stacks, layer by layer: user-data, inputs, init, plan [, confirm, apply], outputs →
+  release: render, compare with current [, upload, make current] →
+  [converge, wait healthy]
+
+Library code: progress goes through on_event, confirmation through confirm().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from damso_ops.deploy import (
+    converge,
+    livekit,
+    lock,
+    releases,
+    render,
+    stackops,
+    stacks,
+    terraform,
+    workspace,
+)
+from damso_ops.deploy.request import DeployRequest, ensure_secrets
+from damso_ops.deploy.store import ReleaseStore
+from damso_ops.deploy.target import Target
+from damso_ops.errors import DamsoError, UsageError
+
+Event = Callable[[str, str], None]  # (phase, message)
+Confirm = Callable[[list[terraform.PlanSummary]], bool]
+
+
+@dataclass
+class DeployResult:
+    env: str
+    release: str
+    changed: bool  # a new release was made current
+    plans: list[terraform.PlanSummary] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    uploaded: int = 0
+    instances: dict[str, dict] = field(default_factory=dict)  # instance id → its report
+    pending: list[str] = field(default_factory=list)  # plan only: stacks waiting for others
+    diffs: dict[str, str] = field(default_factory=dict)  # plan only: role/file → unified diff
+
+    @property
+    def healthy(self) -> bool:
+        return releases.all_healthy(self.instances, self.release)
+
+    def to_dict(self) -> dict:
+        return {
+            "env": self.env,
+            "release": self.release,
+            "changed": self.changed,
+            "stacks": {p.stack: {"changes": p.counts(), "applied": p.stack in self.applied} for p in self.plans},
+            "uploaded": self.uploaded,
+            "healthy": self.healthy,
+            "instances": self.instances,
+            "pending": self.pending,
+            "diffs": self.diffs,
+        }
+
+
+# ---- shared steps -------------------------------------------------------------------
+
+
+def _secrets(target: Target, request: DeployRequest, on_event: Event, dry_run: bool) -> None:
+    done = ensure_secrets(target.aws.client("ssm"), target.env_name, target.env, target.state_dir, request.roles, dry_run)
+    if done:
+        on_event("secrets", f"{'would store' if dry_run else 'stored'} in SSM: {', '.join(done)}")
+
+
+def _layers(target: Target, request: DeployRequest, ws: workspace.Workspace, outputs: dict, jobs: int,
+            on_event: Event) -> Iterator[tuple[list[str], list[terraform.PlanSummary]]]:  # fmt: skip
+    """Plan the stacks layer by layer; the caller applies a layer's changes (or stops) before
+    the next is planned. Fills `outputs` (stack → its outputs) as layers complete."""
+    by_stack = stacks.roles_by_stack(target.env)
+    for layer in stacks.layers(list(request.stacks)):
+        user_data = {}
+        if "shared" in outputs:
+            bucket = outputs["shared"]["artifact_bucket"]
+            for stack in layer:
+                if stack in by_stack:
+                    name, role = by_stack[stack]
+                    user_data[name] = render.render_user_data(target.cfg, target.env_name, name, role, bucket)
+        on_event("plan", ", ".join(layer))
+        for stack in layer:  # init rewrites the shared provider cache: never while a plan of this layer reads it
+            stackops.init(ws, stack)
+        plans = stackops.parallel(
+            lambda s: stackops.plan(ws, s, stacks.inputs(target.cfg, target.env_name, s, outputs, user_data)), layer, jobs
+        )
+        for p in plans:
+            on_event("planned", f"{p.stack}: {p.text()}")
+        yield layer, plans
+        for stack, out in zip(layer, stackops.parallel(lambda s: stackops.outputs(ws, s), layer, jobs)):
+            outputs[stack] = out
+
+
+def _release(target: Target, request: DeployRequest, outputs: dict, store: ReleaseStore) -> releases.Release:
+    """Render the selected roles; with --only, the others keep their files from the current release."""
+    env = target.env
+    jenv = render.template_env(target.cfg)
+    hooks = livekit.webhook_urls(env, store.added_webhooks()) if livekit.ROLE in request.roles else []
+    files = {
+        r: render.render_files(target.cfg, target.env_name, r, env.roles[r], request.images, outputs, store.bucket, jenv, hooks)
+        for r in request.roles
+    }
+    image_info = request.image_info()
+    others = [r for r in env.roles if r not in request.roles]
+    if others:
+        current = store.current()
+        previous = store.manifest(current["release"]) if current else None
+        if not previous:
+            raise UsageError(f"--only needs an earlier release of {target.env_name} to take {', '.join(others)} from; "
+                             "deploy everything first.")  # fmt: skip
+        for r in others:
+            if r in previous["roles"]:
+                files[r] = store.role_files(current["release"], r, previous["roles"][r])
+        image_info = {**previous.get("images", {}), **image_info}
+    settings = {r: {"health_timeout": env.roles[r].health_timeout} for r in env.roles}
+    return releases.make(target.env_name, files, image_info, target.cfg.registry.host, request.build.id, settings)
+
+
+def _hosts(target: Target, request: DeployRequest, outputs: dict) -> dict[str, str]:
+    by_stack = stacks.roles_by_stack(target.env)
+    return {by_stack[s][0]: outputs[s]["instance_id"] for s in request.stacks if s in by_stack}
+
+
+# ---- plan ---------------------------------------------------------------------------
+
+
+def plan(target: Target, request: DeployRequest, *, on_event: Event, jobs: int = 4) -> DeployResult:
+    """What a deploy would change: Terraform plans and file diffs. Nothing is applied,
+    uploaded, stored or pointed. Stacks that depend on a changing stack are listed as pending."""
+    _secrets(target, request, on_event, dry_run=True)
+    if not target.bucket_exists(target.state_bucket):
+        raise DamsoError(f"{target.env_name} was never deployed (no state bucket {target.state_bucket}); nothing to compare with.",
+                         hint=f"Run 'damso deploy {target.env_name}'.")  # fmt: skip
+    ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
+    result = DeployResult(target.env_name, "", False)
+    outputs: dict[str, dict] = {}
+    for layer, plans in _layers(target, request, ws, outputs, jobs, on_event):
+        result.plans += plans
+        changed = [p.stack for p in plans if not p.empty]
+        pending = [s for s in request.stacks if s not in layer and s not in outputs]
+        if changed and pending:
+            result.pending = pending
+            on_event("plan", f"{', '.join(pending)} can be planned once {', '.join(changed)} is applied")
+            return result
+    store = target.store(outputs["shared"]["artifact_bucket"])
+    release = _release(target, request, outputs, store)
+    result.release = release.id
+    result.diffs = releases.diff(store, store.current(), release)
+    return result
+
+
+# ---- deploy -------------------------------------------------------------------------
+
+
+def deploy(
+    target: Target,
+    request: DeployRequest,
+    *,
+    confirm: Confirm,
+    on_event: Event,
+    jobs: int = 4,
+    wait: bool = True,
+    timeout: float | None = None,
+    converge_local: bool = False,
+) -> DeployResult:
+    """Apply what changed, release, make current, converge, wait healthy. Run inside the env's lock."""
+    _secrets(target, request, on_event, dry_run=False)
+    if target.ensure_state_bucket():
+        on_event("state", f"created state bucket {target.state_bucket}")
+    ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
+    result = DeployResult(target.env_name, "", False)
+    outputs: dict[str, dict] = {}
+    for _, plans in _layers(target, request, ws, outputs, jobs, on_event):
+        result.plans += plans
+        changed = [p for p in plans if not p.empty]
+        if not changed:
+            continue
+        if not confirm(changed):
+            raise DamsoError(
+                f"Nothing applied: {', '.join(p.stack for p in changed)} would change and the change was not confirmed.",
+                hint="Pass --yes to apply without asking.",
+            )
+        on_event("apply", ", ".join(p.stack for p in changed))
+        stackops.parallel(lambda p: stackops.apply(ws, p.stack), changed, jobs)
+        result.applied += [p.stack for p in changed]
+
+    store = target.store(outputs["shared"]["artifact_bucket"])
+    release = _release(target, request, outputs, store)
+    current = store.current()
+    result.release = release.id
+    if current and current.get("content") == release.content:
+        result.release = current["release"]
+        on_event("release", f"{current['release']} is current and unchanged; nothing uploaded")
+    else:
+        stats = releases.upload(store, release)
+        store.make_current(release.id, release.content)
+        result.changed, result.uploaded = True, stats.put
+        on_event("release", f"{release.id} uploaded ({stats.put} objects, {stats.skipped} already there) and made current")
+    result.instances = converge.converge_and_wait(
+        target, store, result.release, _hosts(target, request, outputs),
+        converge_local=converge_local, wait=wait, timeout=timeout, on_event=on_event, jobs=jobs,
+    )  # fmt: skip
+    return result
+
+
+def check(target: Target, request: DeployRequest) -> None:
+    """The checks that need AWS but change nothing (secrets, LiveKit keys): run before the lock
+    and its state bucket are made, so a missing secret still creates nothing."""
+    _secrets(target, request, lambda phase, message: None, dry_run=True)
+
+
+def locked_deploy(target: Target, request: DeployRequest, *, command: str = "deploy", lock_timeout: float = 0,
+                  on_event: Event, **options) -> DeployResult:  # fmt: skip
+    """The sequence every roll-out uses (deploy, livekit up, webhook changes): check what needs
+    AWS but changes nothing, take the environment's lock, deploy, release the lock."""
+    check(target, request)
+    with lock.for_target(target, command, timeout=lock_timeout, on_event=on_event):
+        return deploy(target, request, on_event=on_event, **options)

@@ -1,0 +1,97 @@
+"""What a deploy or plan is asked to do, resolved once and checked before AWS is touched:
+the roles, the images pinned from the build manifest, the stacks, the secrets they need."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from damso_ops import secrets
+from damso_ops.build import manifest as manifests
+from damso_ops.config import Config, Environment
+from damso_ops.deploy import livekit, stacks
+from damso_ops.errors import DamsoError, UsageError
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    env_name: str
+    roles: tuple[str, ...]  # the roles to render and converge
+    only: bool  # --only was given: the other roles keep their files from the current release
+    build: manifests.BuildManifest
+    images: dict[str, str]  # service → pinned image
+    stacks: tuple[str, ...]  # stacks to plan, shared first
+
+    def image_info(self) -> dict[str, dict]:
+        """What a release manifest says of each image: pinned reference, commit, ref, repository."""
+        return {s: _image_info(self.build.images[s]) for s in self.images}
+
+
+def _image_info(rec: manifests.ImageRecord) -> dict:
+    return {"image": rec.pinned, "commit": rec.commit, "ref": rec.ref, "repository": rec.repository}
+
+
+def selected_roles(env_name: str, env: Environment, only: list[str]) -> list[str]:
+    unknown = [r for r in only if r not in env.roles]
+    if unknown:
+        raise UsageError(
+            f"Unknown role {', '.join(repr(r) for r in unknown)} in {env_name} "
+            f"(roles: {', '.join(sorted(env.roles)) or 'none'})."
+        )
+    return list(only) or list(env.roles)
+
+
+def load_images(cfg: Config, env: Environment, build_manifest: Path | None,
+                roles: list[str]) -> tuple[manifests.BuildManifest, dict[str, str]]:  # fmt: skip
+    path = build_manifest or manifests.builds_dir(cfg.state_dir) / "latest.json"
+    needed = {s for r in roles for s in env.roles[r].services}
+    if not needed and not build_manifest:  # e.g. only the LiveKit server: its images come from config
+        return manifests.BuildManifest(id=None, created="", env=None), {}
+    bm = manifests.load(path)
+    missing = sorted(needed - set(bm.images))
+    if missing:
+        raise DamsoError(
+            f"The build manifest {path} has no image for {', '.join(missing)}.",
+            hint=f"Run 'damso build {' '.join(missing)}' first.",
+        )
+    unpinned = sorted(s for s in needed if not bm.images[s].digest)
+    if unpinned:
+        raise DamsoError(
+            f"Images for {', '.join(unpinned)} were built with --no-push and have no registry digest.",
+            hint="Build them again with push on.",
+        )
+    return bm, {s: bm.images[s].pinned for s in needed}
+
+
+def resolve(cfg: Config, env_name: str, only: list[str] | None, build_manifest: Path | None) -> DeployRequest:
+    """Everything that can be checked before touching AWS: bad input changes nothing."""
+    env = cfg.environment(env_name)
+    roles = selected_roles(env_name, env, only or [])
+    bm, images = load_images(cfg, env, build_manifest, roles)
+    stacks.check_references(env_name, env)
+    every = stacks.stack_names(env_name, env)
+    role_stacks = {env.roles[r].stack_name(r) for r in roles}
+    chosen = [s for s in every if not only or s == "shared" or s in role_stacks]
+    if not shutil.which("terraform"):
+        raise DamsoError("terraform is not on the PATH.", hint="Install Terraform 1.10 or newer, then run 'damso doctor'.")
+    return DeployRequest(env_name, tuple(roles), bool(only), bm, images, tuple(chosen))
+
+
+def needed_secrets(env: Environment, roles) -> dict[str, list[str]]:
+    """Role → secret names to find in SSM; LiveKit's key pair is ensure_keys' business."""
+    return {r: [n for n in env.roles[r].secrets if r != livekit.ROLE or n not in livekit.KEY_NAMES] for r in roles}
+
+
+def ensure_secrets(ssm, env_name: str, env: Environment, state_dir: Path, roles, dry_run: bool) -> list[str]:
+    """Every secret the roles need is in SSM, seeded from the environment or the local file,
+    and LiveKit keys exist and are well formed. Returns what was (or would be) stored.
+    With dry_run, only checks: run before the deploy lock (and its state bucket) is made."""
+    done = []
+    if livekit.ROLE in roles:
+        how = livekit.ensure_keys(ssm, env_name, state_dir, os.environ, dry_run=dry_run)
+        if how:
+            done.append(f"{how} LiveKit key pair")
+    done += secrets.ensure(ssm, env_name, needed_secrets(env, roles), state_dir, dry_run=dry_run)
+    return done

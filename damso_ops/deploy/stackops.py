@@ -1,0 +1,53 @@
+"""Terraform operations on one stack of a workspace: init (serialised), plan, apply, outputs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from filelock import FileLock
+
+from damso_ops.deploy import terraform, workspace
+from damso_ops.runner import run
+
+# Terraform's plugin cache is not safe for concurrent inits (plans and applies are): one
+# init at a time in this process, and across processes sharing the cache (a file lock).
+_INIT_LOCK = threading.Lock()
+
+
+def init(ws: workspace.Workspace, stack: str) -> None:
+    """terraform init, skipped when the stack's code and backend are as at the last init."""
+    folder = ws.stack_dir(stack)
+    stamp = folder / ".terraform" / "damso-init.sha256"
+    key = workspace.init_key(folder)
+    if stamp.is_file() and stamp.read_text() == key:
+        return
+    with _INIT_LOCK, FileLock(f"{ws.env['TF_PLUGIN_CACHE_DIR']}/.damso-init.lock"):
+        run(terraform.init_command(folder, ws.env))
+    stamp.write_text(key)
+
+
+def plan(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = False) -> terraform.PlanSummary:
+    """Write the stack's inputs and plan it; `terraform show` only when the plan has changes."""
+    workspace.write_inputs(ws, stack, values)
+    folder = ws.stack_dir(stack)
+    init(ws, stack)
+    result = run(terraform.plan_command(folder, ws.env, destroy=destroy), ok_codes=(0, 2))
+    if result.returncode == 0:
+        return terraform.PlanSummary(stack, ())
+    shown = run(terraform.show_command(folder, ws.env))
+    return terraform.summarize(stack, json.loads(shown.output))
+
+
+def apply(ws: workspace.Workspace, stack: str) -> None:
+    run(terraform.apply_command(ws.stack_dir(stack), ws.env))
+
+
+def outputs(ws: workspace.Workspace, stack: str) -> dict:
+    return terraform.outputs_from_json(run(terraform.output_command(ws.stack_dir(stack), ws.env)).output)
+
+
+def parallel(fn, items: list, jobs: int) -> list:
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items) or 1))) as pool:
+        return list(pool.map(fn, items))

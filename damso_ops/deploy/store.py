@@ -1,0 +1,161 @@
+"""Every S3 key of an environment, spelled in one place, and the release store over them.
+
+Artifact bucket (made by the shared stack):
+  <env>/current                            {"release": id, "content": hash}  (written last)
+  <env>/releases/<id>/manifest.json        roles → file → sha256, images, who, when
+  <env>/releases/<id>/<role>/<file>
+  <env>/reports/<instance-id>.json         written by each host's reconcile unit
+  <env>/livekit/webhooks.json              webhook URLs added with `damso livekit webhooks add`
+State bucket (made by damso before any stack):
+  <env>/<stack>.tfstate                    Terraform state, one object per stack
+  <env>/<stack>.tfstate.tflock             Terraform's own lock file (use_lockfile)
+  <env>/damso.lock                         damso's environment lock
+
+The host's reconcile unit (templates/host/reconcile.py) is a single stdlib+boto3
+file and spells its keys itself; tests/unit/test_store_contract.py holds both to
+this layout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The key names of one environment (pure: no I/O)."""
+
+    env: str
+
+    @property
+    def current(self) -> str:
+        return f"{self.env}/current"
+
+    @property
+    def releases_prefix(self) -> str:
+        return f"{self.env}/releases/"
+
+    def release_prefix(self, release: str) -> str:
+        return f"{self.releases_prefix}{release}"
+
+    def manifest(self, release: str) -> str:
+        return f"{self.release_prefix(release)}/manifest.json"
+
+    def file(self, release: str, role: str, name: str) -> str:
+        return f"{self.release_prefix(release)}/{role}/{name}"
+
+    @property
+    def reports_prefix(self) -> str:
+        return f"{self.env}/reports/"
+
+    def report(self, instance: str) -> str:
+        return f"{self.reports_prefix}{instance}.json"
+
+    @property
+    def webhooks(self) -> str:
+        return f"{self.env}/livekit/webhooks.json"
+
+    # ---- state bucket ----
+
+    def state(self, stack: str) -> str:
+        return f"{self.env}/{stack}.tfstate"
+
+    @property
+    def lock(self) -> str:
+        return f"{self.env}/damso.lock"
+
+    def is_tflock(self, key: str) -> bool:
+        """A Terraform lock file directly in the env's prefix (`<env>/<stack>.tfstate.tflock`)."""
+        return key.startswith(f"{self.env}/") and key.endswith(".tflock") and "/" not in key[len(self.env) + 1:]
+
+
+class ReleaseStore:
+    """An environment's objects in its artifact bucket: the pointer, releases, reports, webhooks."""
+
+    def __init__(self, s3, bucket: str, env: str):
+        self.s3, self.bucket, self.keys = s3, bucket, Layout(env)
+
+    @property
+    def env(self) -> str:
+        return self.keys.env
+
+    # ---- raw objects ----
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
+    def read_json(self, key: str):
+        body = self.read(key)
+        if body is None:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+    def write(self, key: str, body: bytes, sha256: str | None = None) -> None:
+        extra = {"Metadata": {"sha256": sha256}} if sha256 else {"ContentType": "application/json"}
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+
+    def has(self, key: str, sha256: str) -> bool:
+        """The object exists with this content (its sha256 metadata)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError:
+            return False
+        return head.get("Metadata", {}).get("sha256") == sha256
+
+    # ---- the pointer ----
+
+    def current(self) -> dict | None:
+        return self.read_json(self.keys.current)
+
+    def make_current(self, release: str, content: str) -> None:
+        """Write the pointer: the last write of a deploy or a rollback. `content` is the release's own
+        content hash, so a later deploy of different content sees a change and re-points."""
+        self.write(self.keys.current, json.dumps({"release": release, "content": content}).encode())
+
+    # ---- releases ----
+
+    def manifest(self, release: str) -> dict | None:
+        """A release's manifest.json; None when missing (it is uploaded after the files)."""
+        return self.read_json(self.keys.manifest(release))
+
+    def file(self, release: str, role: str, name: str) -> str:
+        return (self.read(self.keys.file(release, role, name)) or b"").decode()
+
+    def role_files(self, release: str, role: str, names) -> dict[str, str]:
+        return {n: self.file(release, role, n) for n in names}
+
+    def release_ids(self) -> list[str]:
+        """Every release id with a prefix in the bucket, oldest first (ids start with their time)."""
+        prefix, found = self.keys.releases_prefix, []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            found += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+        return sorted(found)
+
+    # ---- host reports ----
+
+    def reports(self) -> dict[str, dict]:
+        """instance id → its latest report."""
+        found = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.keys.reports_prefix):
+            for obj in page.get("Contents", []):
+                data = self.read_json(obj["Key"])
+                if isinstance(data, dict):
+                    found[obj["Key"].rsplit("/", 1)[-1].removesuffix(".json")] = data
+        return found
+
+    # ---- the LiveKit webhook list ----
+
+    def added_webhooks(self) -> list[str]:
+        return list((self.read_json(self.keys.webhooks) or {}).get("urls", []))
+
+    def set_added_webhooks(self, urls: list[str]) -> None:
+        self.write(self.keys.webhooks, json.dumps({"urls": urls}, indent=2).encode())

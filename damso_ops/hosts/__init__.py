@@ -1,0 +1,1 @@
+"""Hosts damso steers beyond a deploy: the LiveKit server, GPU dev boxes, EC2 power and prices."""

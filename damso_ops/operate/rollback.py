@@ -1,0 +1,88 @@
+"""damso rollback: point the environment at an earlier release (no build, no Terraform),
+then converge and wait for health exactly like a deploy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from damso_ops.deploy import converge, releases
+from damso_ops.deploy.store import ReleaseStore
+from damso_ops.deploy.target import Target
+from damso_ops.errors import DamsoError, UsageError
+from damso_ops.operate.deployed import Deployed
+
+Event = Callable[[str, str], None]
+
+
+@dataclass
+class RollbackResult:
+    env: str
+    release: str
+    previous: str | None
+    changed: bool
+    instances: dict[str, dict] = field(default_factory=dict)
+    waited: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        return releases.all_healthy(self.instances, self.release)
+
+    def to_dict(self) -> dict:
+        return {
+            "env": self.env,
+            "release": self.release,
+            "previous": self.previous,
+            "changed": self.changed,
+            "healthy": self.healthy if self.waited else None,
+            "instances": self.instances,
+        }
+
+
+def rollback_target(store: ReleaseStore, to: str | None) -> tuple[dict, dict | None]:
+    """(manifest of the release to point at, the current pointer). Default: the release before current."""
+    env = store.env
+    pointer = store.current()
+    ids = store.release_ids()
+    if to is None:
+        if not pointer:
+            raise DamsoError(f"{env} has no current release to roll back from.")
+        older = (i for i in reversed(ids) if i < pointer["release"] and store.manifest(i))
+        to = next(older, None)
+        if to is None:
+            raise DamsoError(f"{env} has no release before {pointer['release']} to roll back to.",
+                             hint=f"See 'damso releases {env}'.")  # fmt: skip
+    manifest = store.manifest(to)
+    if manifest is None:
+        recent = ", ".join(ids[-5:]) or "none"
+        raise UsageError(f"{env} has no release {to!r} (latest: {recent}).")
+    return manifest, pointer
+
+
+def rollback(
+    target: Target,
+    where: Deployed,
+    *,
+    to: str | None = None,
+    wait: bool = True,
+    timeout: float | None = None,
+    converge_local: bool = False,
+    jobs: int = 4,
+    on_event: Event,
+) -> RollbackResult:
+    """Make an earlier release current (no build, no Terraform), then converge and wait like a deploy."""
+    store = target.store(where.artifact_bucket)
+    manifest, pointer = rollback_target(store, to)
+    release = manifest["release"] if manifest.get("release") else to
+    previous = (pointer or {}).get("release")
+    result = RollbackResult(where.env, release, previous, changed=previous != release)
+    if result.changed:
+        store.make_current(release, manifest.get("content", ""))
+        on_event("release", f"{release} is current again (was {previous})")
+    else:
+        on_event("release", f"{release} is already current; nothing changed")
+    hosts = {r: i for r, i in where.instances().items() if r in manifest.get("roles", {})}
+    result.waited = wait
+    result.instances = converge.converge_and_wait(target, store, release, hosts, converge_local=converge_local,
+                                                  wait=wait, timeout=timeout, on_event=on_event, jobs=jobs)  # fmt: skip
+    return result

@@ -1,0 +1,154 @@
+"""damso status: every instance of an environment, the release it runs against the current
+one, its containers' commits and health, and the problems (drift, staleness, failures)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from damso_ops.deploy.store import ReleaseStore
+from damso_ops.operate.deployed import Deployed
+
+STALE_AFTER = 900  # seconds: hosts report every minute (systemd timer), so 15 min means the unit is not running
+
+
+def parse_time(text: str | None) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _compose_images(text: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"^\s*image:\s*[\"']?([^\"'\s#]+)", text, re.M)}
+
+
+@dataclass
+class Status:
+    env: str
+    current: str | None
+    current_created: str | None
+    instances: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {
+            "env": self.env,
+            "current": self.current,
+            "current_created": self.current_created,
+            "ok": self.ok,
+            "problems": self.problems,
+            "instances": self.instances,
+        }
+
+
+def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = None, stale_after: float | None = STALE_AFTER) -> Status:
+    """Every instance of the environment: state, addresses, release running vs current,
+    containers (digest, commit, health), last report; problems when unhealthy or drifting.
+    stale_after None: report age is shown but not judged (the sandbox's hosts run no timer)."""
+    now = now or datetime.now(timezone.utc)
+    env = where.env
+    pointer = store.current() or {}
+    current = pointer.get("release")
+    manifest = store.manifest(current) if current else None
+    result = Status(env, current, (manifest or {}).get("created"))
+    if not current:
+        result.problems.append(f"{env} has no current release")
+    elif manifest is None:
+        result.problems.append(f"the current release {current} has no manifest")
+    by_image = {info.get("image"): (service, info) for service, info in (manifest or {}).get("images", {}).items()}
+
+    ids = [h["instance_id"] for h in where.hosts.values()]
+    described = {}
+    if ids:
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=[{"Name": "instance-id", "Values": ids}]):
+            for reservation in page["Reservations"]:
+                for inst in reservation["Instances"]:
+                    described[inst["InstanceId"]] = inst
+    found = store.reports()
+
+    for role in where.missing:
+        result.problems.append(f"{role}: not deployed (no stack state)")
+        result.instances.append({"role": role, "instance_id": None, "state": "not deployed", "problems": ["not deployed"],
+                                 "containers": []})  # fmt: skip
+    for role, host in sorted(where.hosts.items()):
+        instance = host["instance_id"]
+        inst = described.get(instance, {})
+        report = found.get(instance)
+        expected = _expected_images(store, current, role, manifest)
+        entry = {
+            "role": role,
+            "instance_id": instance,
+            "state": inst.get("State", {}).get("Name", "missing"),
+            "instance_type": inst.get("InstanceType"),
+            "private_ip": inst.get("PrivateIpAddress") or host.get("private_ip"),
+            "public_ip": inst.get("PublicIpAddress") or host.get("public_ip"),
+            "release_running": (report or {}).get("running"),
+            "release_current": current,
+            "release_reported": (report or {}).get("release"),
+            "health": (report or {}).get("status", "no report"),
+            "error": (report or {}).get("error"),
+            "last_report": (report or {}).get("time"),
+            "report_age_seconds": None,
+            "containers": [],
+            "problems": [],
+        }
+        problems = entry["problems"]
+        if entry["state"] != "running":
+            problems.append(f"instance is {entry['state']}")
+        if report is None:
+            problems.append("no report from this instance yet")
+        else:
+            reported = parse_time(report.get("time"))
+            if reported:
+                entry["report_age_seconds"] = int((now - reported).total_seconds())
+                if stale_after is not None and entry["report_age_seconds"] > stale_after:
+                    problems.append(f"last report is {entry['report_age_seconds']} s old (more than {int(stale_after)} s): is its reconcile unit running?")
+            if current and report.get("running") != current:
+                problems.append(f"runs {report.get('running') or 'nothing'}, behind current {current}")
+            if report.get("status") != "healthy":
+                why = f": {report['error']}" if report.get("error") else ""
+                problems.append(f"{report.get('status', 'unknown')} (release {report.get('release')}){why}")
+        for c in (report or {}).get("containers", []):
+            image = c.get("image", "")
+            service, info = by_image.get(image, (None, {}))
+            container = {
+                "name": c.get("name"),
+                "image": image,
+                "digest": image.split("@", 1)[1] if "@" in image else c.get("image_id"),
+                "service": service,
+                "commit": info.get("commit"),
+                "ref": info.get("ref"),
+                "repository": info.get("repository"),
+                "state": c.get("state"),
+                "health": c.get("health"),
+                "ok": bool(c.get("ok")),
+                "in_release": expected is None or image in expected,
+            }
+            entry["containers"].append(container)
+            if not container["ok"]:
+                problems.append(f"container {container['name']}: {container['state']}, health {container['health']}")
+            if not container["in_release"]:
+                problems.append(f"container {container['name']} runs {image}, which is not in release {current}")
+        result.problems += [f"{role} ({instance}): {p}" for p in problems]
+        result.instances.append(entry)
+    return result
+
+
+def _expected_images(store: ReleaseStore, release: str | None, role: str, manifest: dict | None) -> set[str] | None:
+    """Images the role's containers should run in `release`: those its compose.yml names."""
+    if not release or not manifest or role not in manifest.get("roles", {}):
+        return None
+    if "compose.yml" in manifest["roles"][role]:
+        text = store.file(release, role, "compose.yml")
+        if text:
+            return _compose_images(text)
+    return {info.get("image") for info in manifest.get("images", {}).values()}
+
+
