@@ -9,6 +9,23 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "deny_insecure_transport" {
+  description = "A bucket policy refusing every request that does not use TLS (aws:SecureTransport). Off only for an emulator that cannot evaluate the condition."
+  type        = bool
+  default     = true
+}
+
+variable "noncurrent_version_days" {
+  description = "Days an overwritten or deleted object's old version is kept before it expires."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.noncurrent_version_days >= 1
+    error_message = "noncurrent_version_days must be at least 1."
+  }
+}
+
 variable "tags" {
   description = "Extra tags for the bucket."
   type        = map(string)

@@ -22,3 +22,13 @@ output "nat_gateway_public_ip" {
   description = "Egress address of the private subnets (null when NAT is off)."
   value       = one(aws_eip.nat[*].public_ip)
 }
+
+output "availability_zones" {
+  description = "The AZs the subnets are spread over."
+  value       = local.azs
+}
+
+output "flow_log_group" {
+  description = "The CloudWatch log group of the VPC flow logs (null when they are off)."
+  value       = one(aws_cloudwatch_log_group.flow_logs[*].name)
+}

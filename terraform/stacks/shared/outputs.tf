@@ -21,3 +21,7 @@ output "data_subnet_ids" {
 output "artifact_bucket" {
   value = module.artifacts.bucket_name
 }
+
+output "availability_zones" {
+  value = module.network.availability_zones
+}

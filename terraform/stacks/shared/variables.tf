@@ -19,13 +19,32 @@ variable "vpc_cidr" {
 }
 
 variable "availability_zones" {
-  type    = list(string)
-  default = ["ap-northeast-2a", "ap-northeast-2c"]
+  type        = list(string)
+  description = "AZs of the subnets (from the environment in damso.toml); empty = the region's first two available AZs."
+  default     = []
 }
 
 variable "enable_nat_gateway" {
   type    = bool
   default = true
+}
+
+variable "flow_logs" {
+  type        = bool
+  description = "VPC flow logs to CloudWatch Logs (from the environment in damso.toml)."
+  default     = true
+}
+
+variable "deny_insecure_transport" {
+  type        = bool
+  description = "The release bucket refuses requests without TLS. damso passes true for every real AWS environment; false (the default until it does) for the sandbox, whose emulator evaluates no policy condition and would refuse every request."
+  default     = false
+}
+
+variable "noncurrent_version_days" {
+  type        = number
+  description = "Days the release bucket keeps an overwritten or deleted object's old version."
+  default     = 90
 }
 
 variable "force_destroy_artifacts" {

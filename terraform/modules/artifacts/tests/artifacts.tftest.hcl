@@ -1,4 +1,9 @@
-mock_provider "aws" {}
+mock_provider "aws" {
+  mock_resource "aws_s3_bucket" {
+    override_during = plan
+    defaults        = { arn = "arn:aws:s3:::damso-test-artifacts" }
+  }
+}
 
 variables {
   bucket_name = "damso-test-artifacts"
@@ -53,5 +58,52 @@ run "force_destroy_for_sandbox" {
   assert {
     condition     = aws_s3_bucket.this.force_destroy
     error_message = "force_destroy should follow the variable."
+  }
+}
+
+run "tls_only_and_old_versions_expire" {
+  command = plan
+
+  assert {
+    condition = jsondecode(aws_s3_bucket_policy.this[0].policy).Statement[0] == {
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = ["arn:aws:s3:::damso-test-artifacts", "arn:aws:s3:::damso-test-artifacts/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }
+    error_message = "The bucket policy must refuse every request that does not use TLS."
+  }
+
+  assert {
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.noncurrent_version_expiration[0].noncurrent_days if r.id == "expire-noncurrent-versions"]) == 90
+    error_message = "Old object versions must expire after noncurrent_version_days (90 by default)."
+  }
+
+  assert {
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.abort_incomplete_multipart_upload[0].days_after_initiation if r.id == "expire-noncurrent-versions"]) == 7
+    error_message = "Unfinished multipart uploads must be cleaned up."
+  }
+
+  assert {
+    condition = (
+      one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : length(r.expiration) if r.id == "expire-noncurrent-versions"]) == 0 &&
+      one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.expiration[0].expired_object_delete_marker if r.id == "remove-expired-delete-markers"])
+    )
+    error_message = "No rule may expire current objects (releases are kept for rollback); only delete markers left alone go."
+  }
+}
+
+run "the_emulator_gets_no_policy" {
+  command = plan
+
+  variables {
+    deny_insecure_transport = false
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_policy.this) == 0
+    error_message = "deny_insecure_transport = false must leave the bucket without a policy."
   }
 }
