@@ -14,6 +14,7 @@ locals {
 }
 
 resource "aws_security_group" "this" {
+  # checkov:skip=CKV_AWS_382:Hosts pull images (GHCR), packages and releases (S3, SSM) from the internet, and LiveKit sends media to any client address and port; egress cannot be narrowed to fixed addresses. Data subnets have no route out, and ingress is exactly the role's ports.
   name        = local.name
   description = "damso ${var.env} ${var.role} host"
   vpc_id      = var.vpc_id
@@ -98,11 +99,30 @@ resource "aws_iam_role_policy" "this" {
   })
 }
 
-resource "aws_iam_role_policy_attachment" "extra" {
-  for_each = toset(var.extra_policy_arns)
+# What the role's own containers need beyond damso's (e.g. Bedrock for the api):
+# managed policies by ARN, and statements scoped by resource.
+resource "aws_iam_role_policy_attachment" "managed" {
+  for_each = toset(var.managed_policy_arns)
 
   role       = aws_iam_role.this.name
   policy_arn = each.value
+}
+
+resource "aws_iam_role_policy" "extra" {
+  count = length(var.extra_policy_statements) > 0 ? 1 : 0
+
+  name = "${local.name}-extra"
+  role = aws_iam_role.this.id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [for i, st in var.extra_policy_statements : {
+      Sid      = "Extra${i}"
+      Effect   = "Allow"
+      Action   = st.actions
+      Resource = st.resources
+    }]
+  })
 }
 
 resource "aws_iam_instance_profile" "this" {
@@ -112,6 +132,8 @@ resource "aws_iam_instance_profile" "this" {
 }
 
 resource "aws_instance" "this" {
+  # checkov:skip=CKV_AWS_126:No detailed (1-minute) monitoring: it is billed per instance, and health comes from the hosts' own reports (damso status), not CloudWatch metrics.
+  # checkov:skip=CKV_AWS_135:Every current instance type (t3, c7i, g5, ...) is EBS-optimized by default, where the flag changes nothing; setting it would fail for the few types that cannot be.
   ami                         = var.ami_id
   instance_type               = var.instance_type
   subnet_id                   = var.subnet_id
@@ -123,11 +145,13 @@ resource "aws_instance" "this" {
   tags                        = local.tags
   volume_tags                 = local.tags
 
+  # IMDSv2 only. One hop: the host's reconcile unit reaches the metadata service,
+  # containers on a bridge network do not (they would get the role's credentials).
+  # A role whose containers call AWS APIs themselves gets 2.
   metadata_options {
-    http_endpoint = "enabled"
-    http_tokens   = "required"
-    # 2 hops so containers on a bridge network can reach IMDSv2 too.
-    http_put_response_hop_limit = 2
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = var.metadata_hop_limit
   }
 
   root_block_device {

@@ -22,3 +22,8 @@ output "role_name" {
 output "instance_profile_name" {
   value = aws_iam_instance_profile.this.name
 }
+
+output "ingress_rules" {
+  description = "The ingress rules of the host's security group (the role's ports, and SSH when ssh_cidrs is set)."
+  value       = aws_security_group.this.ingress
+}

@@ -80,10 +80,52 @@ variable "associate_eip" {
   default     = false
 }
 
-variable "extra_policy_arns" {
-  description = "Managed policies to attach to the instance role besides the scoped inline policy (e.g. Bedrock access)."
+variable "metadata_hop_limit" {
+  description = "IMDSv2 PUT response hop limit: 1 keeps the instance role's credentials away from containers on a bridge network; 2 only for a role whose containers call AWS APIs."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = contains([1, 2], var.metadata_hop_limit)
+    error_message = "metadata_hop_limit must be 1 (containers cannot reach the metadata service) or 2 (they can)."
+  }
+}
+
+variable "managed_policy_arns" {
+  description = "IAM managed policies attached to the instance role besides damso's scoped policy (e.g. arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.managed_policy_arns : can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/.+$", arn))])
+    error_message = "managed_policy_arns must be IAM policy ARNs (arn:aws:iam::aws:policy/NAME or arn:aws:iam::ACCOUNT:policy/NAME)."
+  }
+
+  validation {
+    condition     = alltrue([for arn in var.managed_policy_arns : !can(regex(":policy/(AdministratorAccess|PowerUserAccess|IAMFullAccess)$", arn))])
+    error_message = "managed_policy_arns must not grant administrator, power-user or IAM-wide access to a host."
+  }
+}
+
+variable "extra_policy_statements" {
+  description = "Allow statements added to the instance role: actions (service:Action, wildcards within a service allowed) on the given resources."
+  type = list(object({
+    actions   = list(string)
+    resources = list(string)
+  }))
+  default = []
+
+  validation {
+    condition = alltrue([for st in var.extra_policy_statements :
+      length(st.actions) > 0 && alltrue([for a in st.actions : can(regex("^[a-z0-9-]+:[A-Za-z0-9*]+$", a)) && !startswith(a, "iam:") && !startswith(a, "sts:")])
+    ])
+    error_message = "Each statement needs actions of the form service:Action (no bare '*'; iam: and sts: actions are not for hosts)."
+  }
+
+  validation {
+    condition     = alltrue([for st in var.extra_policy_statements : length(st.resources) > 0 && !contains(st.resources, "")])
+    error_message = "Each statement needs one or more resources (an ARN or ARN pattern; '*' only where the action has no resource type)."
+  }
 }
 
 variable "tags" {

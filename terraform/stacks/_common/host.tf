@@ -14,4 +14,8 @@ module "host" {
   ssh_cidrs       = var.ssh_cidrs
   associate_eip   = local.associate_eip
   ingress_rules   = local.ingress_rules
+
+  metadata_hop_limit      = var.metadata_hop_limit
+  managed_policy_arns     = var.managed_policy_arns
+  extra_policy_statements = var.extra_policy_statements
 }

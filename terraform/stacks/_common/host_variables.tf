@@ -52,3 +52,24 @@ variable "ssh_cidrs" {
   type    = list(string)
   default = []
 }
+
+variable "metadata_hop_limit" {
+  type        = number
+  description = "IMDSv2 hop limit: 1, or 2 when the role's containers call AWS APIs themselves (from the role in damso.toml)."
+  default     = 1
+}
+
+variable "managed_policy_arns" {
+  type        = list(string)
+  description = "Managed IAM policies for the role's instance (from the role in damso.toml)."
+  default     = []
+}
+
+variable "extra_policy_statements" {
+  type = list(object({
+    actions   = list(string)
+    resources = list(string)
+  }))
+  description = "Allow statements for the role's instance (from the role in damso.toml)."
+  default     = []
+}

@@ -42,6 +42,16 @@ run "ssh_closed_by_default_and_imdsv2_required" {
   }
 
   assert {
+    condition     = aws_instance.this.metadata_options[0].http_put_response_hop_limit == 1
+    error_message = "The metadata hop limit must default to 1: containers must not reach the instance role's credentials."
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy_attachment.managed) == 0 && length(aws_iam_role_policy.extra) == 0
+    error_message = "No IAM permission beyond damso's own unless the role asks for it."
+  }
+
+  assert {
     condition     = aws_instance.this.root_block_device[0].encrypted && aws_instance.this.root_block_device[0].volume_size == 30
     error_message = "The root volume must be encrypted and sized from the variable."
   }
@@ -91,4 +101,80 @@ run "policy_scoped_to_env_and_role" {
     ]
     error_message = "Parameter reads must be scoped to the role's prefix."
   }
+}
+
+run "containers_using_aws_apis_get_two_hops" {
+  command = plan
+
+  variables {
+    metadata_hop_limit = 2
+  }
+
+  assert {
+    condition     = aws_instance.this.metadata_options[0].http_put_response_hop_limit == 2 && aws_instance.this.metadata_options[0].http_tokens == "required"
+    error_message = "metadata_hop_limit = 2 must give two hops, still IMDSv2 only."
+  }
+}
+
+run "hop_limit_is_one_or_two" {
+  command = plan
+
+  variables {
+    metadata_hop_limit = 3
+  }
+
+  expect_failures = [var.metadata_hop_limit]
+}
+
+run "extra_permissions_from_the_role" {
+  command = plan
+
+  variables {
+    managed_policy_arns = ["arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess"]
+    extra_policy_statements = [
+      { actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"], resources = ["arn:aws:bedrock:*::foundation-model/*"] },
+      { actions = ["transcribe:StartStreamTranscription"], resources = ["*"] },
+    ]
+  }
+
+  assert {
+    condition     = aws_iam_role_policy_attachment.managed["arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess"].policy_arn == "arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess"
+    error_message = "Managed policies must be attached to the instance role."
+  }
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.extra[0].policy).Statement == [
+      { Sid = "Extra0", Effect = "Allow", Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"], Resource = ["arn:aws:bedrock:*::foundation-model/*"] },
+      { Sid = "Extra1", Effect = "Allow", Action = ["transcribe:StartStreamTranscription"], Resource = ["*"] },
+    ]
+    error_message = "Each extra statement must allow exactly its actions on its resources."
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role_policy.this.policy).Statement[0].Resource == "arn:aws:s3:::damso-prod-artifacts/prod/*"
+    error_message = "damso's own scoped policy must stay as it is."
+  }
+}
+
+run "no_administrator_policy" {
+  command = plan
+
+  variables {
+    managed_policy_arns = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+  }
+
+  expect_failures = [var.managed_policy_arns]
+}
+
+run "no_bare_star_or_iam_actions" {
+  command = plan
+
+  variables {
+    extra_policy_statements = [
+      { actions = ["*"], resources = ["*"] },
+      { actions = ["iam:PassRole"], resources = ["*"] },
+    ]
+  }
+
+  expect_failures = [var.extra_policy_statements]
 }
