@@ -1,6 +1,8 @@
 # The ALB for the console and the API (SSE-friendly timeouts), and the NLB for
-# LiveKit signalling. Media (UDP) goes straight to the LiveKit Elastic IP.
+# LiveKit signalling (wss:// on 443 only). Media (UDP) and ICE over TCP go
+# straight to the LiveKit Elastic IP.
 resource "aws_security_group" "alb" {
+  # checkov:skip=CKV_AWS_260:Port 80 is open only for the HTTP listener, which answers every request with a redirect to HTTPS and forwards nothing.
   name        = "${var.name}-alb"
   description = "damso ALB: HTTP and HTTPS from anywhere"
   vpc_id      = var.vpc_id
@@ -21,24 +23,38 @@ resource "aws_security_group" "alb" {
     cidr_blocks = ["0.0.0.0/0"]
   }
 
+  # Only to the targets' ports inside the VPC (traffic and health checks).
   egress {
-    description = "to targets"
-    protocol    = "-1"
-    from_port   = 0
-    to_port     = 0
-    cidr_blocks = ["0.0.0.0/0"]
+    description = "to api targets"
+    protocol    = "tcp"
+    from_port   = 8080
+    to_port     = 8080
+    cidr_blocks = [var.vpc_cidr]
+  }
+
+  egress {
+    description = "to web targets"
+    protocol    = "tcp"
+    from_port   = 3000
+    to_port     = 3000
+    cidr_blocks = [var.vpc_cidr]
   }
 }
 
 resource "aws_lb" "alb" {
-  name               = "${var.name}-alb"
-  load_balancer_type = "application"
-  subnets            = var.public_subnet_ids
-  security_groups    = [aws_security_group.alb.id]
-  idle_timeout       = 3600 # server-sent events
+  # checkov:skip=CKV_AWS_91:No access logs: they need a log bucket with the region's ELB log-delivery policy per env; the api and web log every request themselves.
+  # checkov:skip=CKV_AWS_150:No deletion protection: the ALB holds no data and a deploy recreates it in minutes, while protection would make `damso destroy` fail half-way.
+  # checkov:skip=CKV2_AWS_28:No WAF: it is billed per rule and request, and the API authenticates every request; put one in front when abuse appears.
+  name                       = "${var.name}-alb"
+  load_balancer_type         = "application"
+  subnets                    = var.public_subnet_ids
+  security_groups            = [aws_security_group.alb.id]
+  idle_timeout               = 3600 # server-sent events
+  drop_invalid_header_fields = true
 }
 
 resource "aws_lb_target_group" "api" {
+  # checkov:skip=CKV_AWS_378:TLS ends at the ALB; from there to the api host is plain HTTP inside the VPC, to a private subnet whose security group admits only the VPC.
   name                 = "${var.name}-api"
   port                 = 8080
   protocol             = "HTTP"
@@ -100,6 +116,7 @@ resource "aws_lb_listener" "https" {
   port              = 443
   protocol          = "HTTPS"
   certificate_arn   = var.certificate_arn
+  ssl_policy        = var.ssl_policy
 
   default_action {
     type             = "forward"
@@ -128,25 +145,32 @@ locals {
 }
 
 resource "aws_lb" "nlb" {
-  count              = local.livekit
-  name               = "${var.name}-nlb"
-  load_balancer_type = "network"
-  subnets            = var.public_subnet_ids
+  # checkov:skip=CKV_AWS_91:No access logs: TLS access logs need a log bucket with the region's ELB log-delivery policy per env; LiveKit logs every session itself.
+  # checkov:skip=CKV_AWS_150:No deletion protection: the NLB holds no data and a deploy recreates it in minutes, while protection would make `damso destroy` fail half-way.
+  count                            = local.livekit
+  name                             = "${var.name}-nlb"
+  load_balancer_type               = "network"
+  subnets                          = var.public_subnet_ids
+  enable_cross_zone_load_balancing = true # one LiveKit host: the node in the other zone must reach it
 }
 
+# The NLB terminates TLS and connects to LiveKit's signal port from its own
+# private addresses (no client IP preservation), so the LiveKit host can admit
+# that port from the VPC only.
 resource "aws_lb_target_group" "livekit" {
-  count    = local.livekit
-  name     = "${var.name}-livekit"
-  port     = 7880
-  protocol = "TCP"
-  vpc_id   = var.vpc_id
+  count              = local.livekit
+  name               = "${var.name}-livekit"
+  port               = var.livekit_signal_port
+  protocol           = "TCP"
+  vpc_id             = var.vpc_id
+  preserve_client_ip = "false"
 }
 
 resource "aws_lb_target_group_attachment" "livekit" {
   count            = local.livekit
   target_group_arn = aws_lb_target_group.livekit[0].arn
   target_id        = var.livekit_instance_id
-  port             = 7880
+  port             = var.livekit_signal_port
 }
 
 resource "aws_lb_listener" "livekit_tls" {
@@ -155,18 +179,7 @@ resource "aws_lb_listener" "livekit_tls" {
   port              = 443
   protocol          = "TLS"
   certificate_arn   = var.certificate_arn
-
-  default_action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.livekit[0].arn
-  }
-}
-
-resource "aws_lb_listener" "livekit_tcp" {
-  count             = local.livekit
-  load_balancer_arn = aws_lb.nlb[0].arn
-  port              = 7880
-  protocol          = "TCP"
+  ssl_policy        = var.ssl_policy
 
   default_action {
     type             = "forward"

@@ -3,6 +3,7 @@ module "edge" {
   source              = "../../modules/edge"
   name                = "${var.project}-${var.env}"
   vpc_id              = var.vpc_id
+  vpc_cidr            = var.vpc_cidr
   public_subnet_ids   = var.public_subnet_ids
   domain              = var.domain
   zone_id             = var.zone_id
@@ -11,4 +12,5 @@ module "edge" {
   web_instance_id     = var.web_instance_id
   livekit_instance_id = var.livekit_instance_id
   livekit_name        = "${var.env}-livekit"
+  livekit_signal_port = var.livekit_signal_port
 }

@@ -14,6 +14,10 @@ variable "vpc_id" {
   type = string
 }
 
+variable "vpc_cidr" {
+  type = string
+}
+
 variable "public_subnet_ids" {
   type = list(string)
 }
@@ -42,4 +46,10 @@ variable "web_instance_id" {
 variable "livekit_instance_id" {
   type    = string
   default = ""
+}
+
+variable "livekit_signal_port" {
+  type        = number
+  description = "environments.<env>.livekit.port"
+  default     = 7880
 }
