@@ -12,5 +12,19 @@ output "postgres_secret_arn" {
 }
 
 output "redis_endpoint" {
-  value = aws_elasticache_cluster.redis.cache_nodes[0].address
+  description = "The primary endpoint; clients connect with TLS (rediss://) and the AUTH token."
+  value       = aws_elasticache_replication_group.redis.primary_endpoint_address
+}
+
+output "redis_port" {
+  value = aws_elasticache_replication_group.redis.port
+}
+
+output "redis_replication_group_id" {
+  description = "What damso passes to ElastiCache's ModifyReplicationGroup to set the AUTH token."
+  value       = aws_elasticache_replication_group.redis.id
+}
+
+output "security_group_id" {
+  value = aws_security_group.data.id
 }

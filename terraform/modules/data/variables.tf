@@ -11,9 +11,16 @@ variable "data_subnet_ids" {
   type = list(string)
 }
 
+variable "client_security_group_ids" {
+  type        = list(string)
+  description = "Security groups of the app roles that may connect to PostgreSQL and Redis; when given, no CIDR is admitted."
+  default     = []
+}
+
 variable "client_cidrs" {
   type        = list(string)
-  description = "Who may connect to PostgreSQL and Redis (the VPC)."
+  description = "Who may connect when client_security_group_ids is empty (the VPC's CIDR, the old behaviour)."
+  default     = []
 }
 
 variable "db_instance_class" {
@@ -36,6 +43,30 @@ variable "db_username" {
   default = "damso"
 }
 
+variable "db_multi_az" {
+  type        = bool
+  description = "A standby in a second AZ (doubles the instance cost)."
+  default     = false
+}
+
+variable "db_backup_window" {
+  type        = string
+  description = "Daily backup window, UTC (default 02:00-03:00 KST); must not overlap the maintenance window."
+  default     = "17:00-18:00"
+}
+
+variable "db_maintenance_window" {
+  type        = string
+  description = "Weekly maintenance window, UTC."
+  default     = "sun:19:00-sun:20:00"
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Days CloudWatch Logs keeps the exported PostgreSQL logs."
+  default     = 365
+}
+
 variable "redis_node_type" {
   type    = string
   default = "cache.t4g.small"
@@ -45,4 +76,21 @@ variable "create_redis_parameter_group" {
   type        = bool
   description = "A parameter group with maxmemory-policy noeviction (BullMQ needs it); the emulator hangs on it."
   default     = true
+}
+
+variable "redis_replicas" {
+  type        = number
+  description = "Read replicas besides the primary; one or more turns on Multi-AZ automatic failover."
+  default     = 0
+
+  validation {
+    condition     = var.redis_replicas >= 0 && var.redis_replicas <= 5
+    error_message = "redis_replicas must be between 0 and 5."
+  }
+}
+
+variable "redis_snapshot_retention_days" {
+  type        = number
+  description = "Days of daily Redis snapshots to keep (0 turns them off)."
+  default     = 1
 }

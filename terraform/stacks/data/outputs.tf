@@ -13,3 +13,11 @@ output "postgres_secret_arn" {
 output "redis_endpoint" {
   value = module.data.redis_endpoint
 }
+
+output "redis_port" {
+  value = module.data.redis_port
+}
+
+output "redis_replication_group_id" {
+  value = module.data.redis_replication_group_id
+}

@@ -26,3 +26,9 @@ variable "create_redis_parameter_group" {
   type    = bool
   default = true
 }
+
+variable "client_security_group_ids" {
+  type        = list(string)
+  description = "The security_group_id outputs of the role stacks that use PostgreSQL and Redis; empty = the whole VPC CIDR (the old rule)."
+  default     = []
+}
