@@ -1,0 +1,119 @@
+"""A recording stand-in for damso_ops.runner.run over Terraform commands, for unit tests of
+the deploy and plan pipeline (patch it in as damso_ops.deploy.stackops.run).
+
+It keeps a small model of each stack, enough for the pipeline to behave as against real
+Terraform: the resources the stack's code declares (`wanted`), those applied so far
+(`resources`), resources marked as drifted (`touch`), and the outputs `terraform output
+-json` gives once the stack has resources. Every command is recorded in order, and
+`log` holds one line per command ("plan api") plus whatever the test adds (a confirm).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from damso_ops.errors import CommandError
+from damso_ops.runner import Command, Result
+
+# The exact argv damso runs for each Terraform verb (cwd is the stack's working copy).
+ARGV = {
+    "init": ("terraform", "init", "-input=false", "-no-color", "-reconfigure", "-backend-config=backend.hcl"),
+    "plan": ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode", "-lock-timeout=120s"),
+    "destroy-plan": ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode",
+                     "-lock-timeout=120s", "-destroy"),
+    "show": ("terraform", "show", "-json", "-no-color", "damso.tfplan"),
+    "apply": ("terraform", "apply", "-input=false", "-no-color", "-lock-timeout=120s", "damso.tfplan"),
+    "output": ("terraform", "output", "-json", "-no-color"),
+}
+
+
+class FakeTerraform:
+    def __init__(self, wanted: dict[str, list[str]], outputs: dict[str, dict]):
+        self.wanted = {stack: list(addresses) for stack, addresses in wanted.items()}
+        self.outputs = outputs
+        self.resources: dict[str, set[str]] = {}
+        self.drifted: dict[str, set[str]] = {}
+        self.plans: dict[str, list[tuple[str, str]]] = {}  # stack → the changes of its last plan file
+        self.commands: list[Command] = []
+        self.log: list[str] = []
+        self._lock = threading.Lock()
+
+    # ---- what a test arranges ----
+
+    def apply_all(self) -> None:
+        """Every stack as if applied earlier (by another deploy)."""
+        self.resources = {stack: set(addresses) for stack, addresses in self.wanted.items()}
+
+    def touch(self, stack: str, address: str) -> None:
+        """The next plan of `stack` shows `address` to update."""
+        self.drifted.setdefault(stack, set()).add(address)
+
+    def note(self, line: str) -> None:
+        with self._lock:
+            self.log.append(line)
+
+    # ---- what a test reads ----
+
+    def verbs(self, verb: str) -> list[str]:
+        """The stacks `verb` ran in, in order ("plan" counts destroy plans too)."""
+        return [line.split(" ", 1)[1] for line in self.log if line.startswith(verb + " ")]
+
+    def check_argv(self) -> None:
+        """Every recorded command is exactly the argv damso should run, in a stack's folder."""
+        for command in self.commands:
+            verb = command.argv[1]
+            if verb == "plan" and "-destroy" in command.argv:
+                verb = "destroy-plan"
+            assert command.argv == ARGV[verb], command.argv
+            assert command.cwd.parent.name == "stacks" and command.cwd.name in self.wanted, command.cwd
+            assert command.env["TF_IN_AUTOMATION"] == "1" and command.env["TF_INPUT"] == "0"
+
+    # ---- the runner ----
+
+    def __call__(self, command: Command, *, check=True, on_line=None, timeout=None, ok_codes=(0,)) -> Result:
+        assert command.argv[0] == "terraform", command.argv
+        verb, folder = command.argv[1], Path(command.cwd)
+        stack = folder.name
+        with self._lock:
+            self.commands.append(command)
+            self.log.append(f"{verb} {stack}")
+            code, output = getattr(self, f"_{verb}")(folder, stack, command.argv)
+        if check and code not in ok_codes:
+            raise CommandError(command.text(), code, output)
+        return Result(command, code, output)
+
+    def _init(self, folder: Path, stack: str, argv) -> tuple[int, str]:
+        (folder / ".terraform").mkdir(exist_ok=True)
+        return 0, "Terraform has been successfully initialized!"
+
+    def _plan(self, folder: Path, stack: str, argv) -> tuple[int, str]:
+        have, want = self.resources.get(stack, set()), set(self.wanted[stack])
+        if "-destroy" in argv:
+            changes = [("delete", a) for a in sorted(have)]
+        else:
+            changes = [("create", a) for a in sorted(want - have)] + [("delete", a) for a in sorted(have - want)]
+            changes += [("update", a) for a in sorted(self.drifted.get(stack, set()) & have)]
+        self.plans[stack] = changes
+        return (2 if changes else 0), f"Plan: {len(changes)} changes."
+
+    def _show(self, folder: Path, stack: str, argv) -> tuple[int, str]:
+        changed = {address for _, address in self.plans[stack]}
+        unchanged = [{"address": a, "change": {"actions": ["no-op"]}} for a in sorted(self.resources.get(stack, set()) - changed)]
+        changes = [{"address": a, "change": {"actions": [action]}} for action, a in self.plans[stack]]
+        return 0, json.dumps({"format_version": "1.2", "resource_changes": unchanged + changes})
+
+    def _apply(self, folder: Path, stack: str, argv) -> tuple[int, str]:
+        have = self.resources.setdefault(stack, set())
+        for action, address in self.plans.pop(stack):  # KeyError: apply without a plan file
+            if action == "delete":
+                have.discard(address)
+            else:
+                have.add(address)
+            self.drifted.get(stack, set()).discard(address)
+        return 0, "Apply complete!"
+
+    def _output(self, folder: Path, stack: str, argv) -> tuple[int, str]:
+        values = self.outputs.get(stack, {}) if self.resources.get(stack) else {}
+        return 0, json.dumps({k: {"sensitive": False, "type": "string", "value": v} for k, v in values.items()})

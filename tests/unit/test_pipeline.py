@@ -1,0 +1,384 @@
+"""The deploy and plan pipeline against in-process moto, with Terraform replaced by a recording
+fake runner (tests/support/fake_terraform.py): the exact Terraform sequence, layer order,
+what is uploaded and pointed (and what is not), confirmation, --only, early failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pytest
+
+from damso_ops.build.manifest import BuildManifest, ImageRecord, save
+from damso_ops.deploy import converge, destroy, lock, pipeline, request, stackops
+from damso_ops.deploy.target import Target
+from damso_ops.errors import ConfigError, DamsoError, UsageError
+from tests.support.fake_terraform import FakeTerraform
+from tests.support.moto_env import ARTIFACTS, STATE, project_templates, put_report
+
+ROLES = """
+[environments.prod.roles.api]
+services = ["api"]
+secrets = ["API_TOKEN"]
+health_timeout = 30
+env = { GREETING = "hello", VPC_CIDR = "${shared.vpc_cidr}" }
+[environments.prod.roles.web]
+services = ["web"]
+health_timeout = 20
+"""
+TEMPLATES = {
+    "compose/api.yml.j2": "services:\n  api:\n    image: {{ images['api'] }}\n    env_file: [{{ env_file }}, {{ secrets_file }}]\n",
+    "compose/web.yml.j2": "services:\n  web:\n    image: {{ images['web'] }}\n",
+    "user-data/bootstrap.sh.j2": "#!/bin/sh\n# {{ role }} of {{ env }} reads s3://{{ bucket }}\n",
+}
+WANTED = {
+    "shared": ["aws_vpc.main", "module.artifacts.aws_s3_bucket.this"],
+    "api": ["module.host.aws_instance.this"],
+    "web": ["module.host.aws_instance.this"],
+}
+OUTPUTS = {
+    "shared": {"vpc_id": "vpc-0unit", "vpc_cidr": "10.9.0.0/16", "artifact_bucket": ARTIFACTS,
+               "public_subnet_ids": ["subnet-pub"], "private_subnet_ids": ["subnet-priv"], "data_subnet_ids": []},
+    "api": {"instance_id": "i-0api", "private_ip": "10.9.1.10"},
+    "web": {"instance_id": "i-0web", "private_ip": "10.9.1.11"},
+}  # fmt: skip
+DIGEST = {"api": "sha256:" + "a" * 64, "web": "sha256:" + "b" * 64}
+SECRET = "unit-api-token-0b6d"
+FIRST_APPLY = [
+    "init shared", "plan shared", "show shared", "confirm shared", "apply shared", "output shared",
+    "init api", "init web", "plan api", "show api", "plan web", "show web", "confirm api web",
+    "apply api", "apply web", "output api", "output web",
+]  # fmt: skip
+UNCHANGED = ["plan shared", "output shared", "plan api", "plan web", "output api", "output web"]
+
+
+def image(service: str) -> ImageRecord:
+    return ImageRecord(service, "app", "file:///nonexistent.git", "v1", "c" * 40, f"registry.test/team/{service}",
+                       ["sha-cccccccccccc"], DIGEST[service], {}, "built", "2026-01-01T00:00:00+00:00")  # fmt: skip
+
+
+@dataclass
+class Project:
+    """One environment (prod: roles api and web) deployed through the library, not the CLI."""
+
+    target: Target
+    fake: FakeTerraform
+    answer: bool = True  # what confirm() says
+    fleet: str | None = "healthy"  # what the hosts report once the pointer moves (None: nothing)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    puts: list[str] = field(default_factory=list)  # artifact bucket keys written, in order
+
+    @property
+    def s3(self):
+        return self.target.aws.client("s3")
+
+    def request(self, only=None) -> request.DeployRequest:
+        return request.resolve(self.target.cfg, "prod", only, None)
+
+    def confirm(self, plans) -> bool:
+        self.fake.note("confirm " + " ".join(p.stack for p in plans))
+        return self.answer
+
+    def on_event(self, phase: str, message: str) -> None:
+        self.events.append((phase, message))
+        if phase == "release" and self.fleet:
+            store = self.target.store(ARTIFACTS)
+            running = store.current()["release"]
+            for out in (OUTPUTS["api"], OUTPUTS["web"]):
+                put_report(store, out["instance_id"], release=running, running=running, status=self.fleet,
+                           containers=[], time=datetime.now(timezone.utc).isoformat())  # fmt: skip
+
+    def deploy(self, only=None, **options) -> pipeline.DeployResult:
+        return pipeline.deploy(self.target, self.request(only), confirm=self.confirm, on_event=self.on_event, jobs=1,
+                               **options)  # fmt: skip
+
+    def locked_deploy(self, **options) -> pipeline.DeployResult:
+        return pipeline.locked_deploy(self.target, self.request(), confirm=self.confirm, on_event=self.on_event, jobs=1,
+                                      **options)  # fmt: skip
+
+    def plan(self) -> pipeline.DeployResult:
+        return pipeline.plan(self.target, self.request(), on_event=self.on_event, jobs=1)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=ARTIFACTS, Prefix=prefix)
+        return sorted(o["Key"] for o in listed.get("Contents", []))
+
+    def release_puts(self) -> list[str]:
+        return [k for k in self.puts if not k.startswith("prod/reports/")]
+
+    def templates(self, **changed: str) -> None:
+        """Change the project's compose templates: compose/<role>.yml.j2 = text."""
+        project_templates(self.target.cfg.root, {f"compose/{role}.yml.j2": text for role, text in changed.items()})
+
+    def stack_file(self, stack: str, name: str) -> str:
+        return (self.target.state_dir / "terraform" / "prod" / "stacks" / stack / name).read_text()
+
+
+@pytest.fixture
+def project(aws, make_config, monkeypatch, tmp_path) -> Project:
+    monkeypatch.setenv("DAMSO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TF_PLUGIN_CACHE_DIR", str(tmp_path / "plugins"))
+    monkeypatch.setenv("API_TOKEN", SECRET)
+    cfg = make_config(ROLES)
+    project_templates(cfg.root, TEMPLATES)
+    save(cfg.state_dir, BuildManifest("b1", "2026-01-01T00:00:00+00:00", None, {s: image(s) for s in DIGEST}))
+    fake = FakeTerraform(WANTED, OUTPUTS)
+    monkeypatch.setattr(stackops, "run", fake)
+    aws.client("s3").create_bucket(Bucket=ARTIFACTS)  # the shared stack's bucket (the fake creates nothing)
+    p = Project(Target(cfg, "prod", aws), fake)
+    p.s3.meta.events.register("before-parameter-build.s3.PutObject",
+                              lambda params, **_: p.puts.append(params["Key"]) if params["Bucket"] == ARTIFACTS else None)  # fmt: skip
+    return p
+
+
+def ssm_names(project: Project) -> list[str]:
+    found = project.target.aws.client("ssm").get_parameters_by_path(Path="/damso/prod/", Recursive=True)
+    return [p["Name"] for p in found["Parameters"]]
+
+
+# ---- the request --------------------------------------------------------------------
+
+
+def test_request_is_resolved_once_with_shared_first_and_pinned_images(project):
+    req = project.request()
+    assert (req.roles, req.stacks, req.only) == (("api", "web"), ("shared", "api", "web"), False)
+    assert req.images == {"api": f"registry.test/team/api@{DIGEST['api']}", "web": f"registry.test/team/web@{DIGEST['web']}"}
+    assert req.image_info()["web"] == {"image": req.images["web"], "commit": "c" * 40, "ref": "v1",
+                                       "repository": "app"}  # fmt: skip
+    only = project.request(["web"])
+    assert (only.roles, only.stacks, only.only, list(only.images)) == (("web",), ("shared", "web"), True, ["web"])
+
+
+def test_request_refuses_an_unknown_role_and_a_missing_image(project, make_config):
+    with pytest.raises(UsageError) as exc:
+        project.request(["db"])
+    assert exc.value.message == "Unknown role 'db' in prod (roles: api, web)."
+    cfg = make_config(ROLES + '[environments.prod.roles.agent]\nservices = ["agent"]\n'
+                      '[services.agent]\nrepo = "app"\nimage = "agent"\n')  # fmt: skip
+    with pytest.raises(DamsoError, match=r"The build manifest .*latest.json has no image for agent\."):
+        request.resolve(cfg, "prod", None, None)
+    with pytest.raises(ConfigError, match="refers to output 'nope' of stack 'shared'"):
+        request.resolve(make_config(ROLES.replace("shared.vpc_cidr", "shared.nope")), "prod", None, None)
+    assert project.fake.commands == []
+
+
+# ---- deploy -------------------------------------------------------------------------
+
+
+def test_first_deploy_runs_terraform_layer_by_layer_applying_after_confirm(project):
+    result = project.deploy()
+    assert project.fake.log == FIRST_APPLY
+    project.fake.check_argv()
+    assert result.applied == ["shared", "api", "web"]
+    assert [(p.stack, p.text()) for p in result.plans] == [("shared", "2 to create"), ("api", "1 to create"),
+                                                           ("web", "1 to create")]  # fmt: skip
+    assert project.target.bucket_exists(STATE)
+    assert ("state", f"created state bucket {STATE}") in project.events
+    assert ssm_names(project) == ["/damso/prod/api/API_TOKEN"]
+
+
+def test_role_stacks_get_shared_outputs_and_rendered_user_data(project):
+    project.deploy()
+    inputs = project.stack_file("api", "damso.auto.tfvars.json")
+    assert '"subnet_id": "subnet-priv"' in inputs and f'"artifact_bucket": "{ARTIFACTS}"' in inputs
+    assert f'"user_data": "#!/bin/sh\\n# api of prod reads s3://{ARTIFACTS}\\n"' in inputs
+    assert project.stack_file("shared", "damso.auto.tfvars.json") == (
+        '{\n  "env": "prod",\n  "project": "unit",\n  "region": "us-east-1"\n}\n'
+    )
+    assert project.stack_file("web", "backend.hcl").startswith(f'bucket = "{STATE}"\nkey = "prod/web.tfstate"\n')
+
+
+def test_deploy_uploads_the_release_and_writes_the_pointer_last(project):
+    result = project.deploy()
+    store = project.target.store(ARTIFACTS)
+    release = result.release
+    files = [f"prod/releases/{release}/{role}/{name}" for role in ("api", "web") for name in ("compose.yml", "role.env")]
+    assert project.release_puts() == [*files, f"prod/releases/{release}/manifest.json", "prod/current"]
+    assert result.changed and result.uploaded == 5
+    manifest = store.manifest(release)
+    assert store.current() == {"release": release, "content": manifest["content"]}
+    assert manifest["settings"] == {"api": {"health_timeout": 30}, "web": {"health_timeout": 20}}
+    assert store.file(release, "api", "role.env") == "GREETING=hello\nVPC_CIDR=10.9.0.0/16\n"
+    assert store.file(release, "web", "compose.yml") == f"services:\n  web:\n    image: registry.test/team/web@{DIGEST['web']}\n"
+    assert result.healthy and sorted(result.instances) == ["i-0api", "i-0web"]
+    assert result.to_dict()["stacks"]["api"] == {"changes": {"create": 1, "update": 0, "replace": 0, "delete": 0},
+                                                 "applied": True}  # fmt: skip
+
+
+def test_a_second_deploy_of_the_same_content_inits_applies_and_uploads_nothing(project):
+    first = project.deploy()
+    project.fake.log.clear()
+    project.puts.clear()
+    second = project.deploy()
+    assert project.fake.log == UNCHANGED  # init stamps match, no plan has changes: no show, no confirm, no apply
+    assert project.release_puts() == []
+    assert (second.release, second.changed, second.uploaded, second.applied) == (first.release, False, 0, [])
+    assert ("release", f"{first.release} is current and unchanged; nothing uploaded") in project.events
+    assert second.healthy
+
+
+def test_only_the_changed_stack_is_shown_confirmed_and_applied(project):
+    project.deploy()
+    project.fake.log.clear()
+    project.fake.touch("web", "module.host.aws_instance.this")
+    result = project.deploy()
+    assert project.fake.log == ["plan shared", "output shared", "plan api", "plan web", "show web", "confirm web",
+                                "apply web", "output api", "output web"]  # fmt: skip
+    assert result.applied == ["web"] and [p.text() for p in result.plans] == ["no changes", "no changes", "1 to update"]
+    assert not result.changed  # the same files: the release stays
+
+
+def test_a_refused_confirm_names_the_stacks_applies_nothing_and_unlocks(project):
+    project.answer = False
+    with pytest.raises(DamsoError) as exc:
+        project.locked_deploy()
+    assert exc.value.message == "Nothing applied: shared would change and the change was not confirmed."
+    assert exc.value.hint == "Pass --yes to apply without asking."
+    assert project.fake.log == ["init shared", "plan shared", "show shared", "confirm shared"]
+    assert project.fake.verbs("apply") == [] and project.keys() == []
+    assert lock.read(project.s3, STATE, "prod") is None
+
+
+def test_locked_deploy_holds_the_environments_lock_while_it_runs(project):
+    held = []
+    project.confirm = lambda plans: held.append(lock.read(project.s3, STATE, "prod")["command"]) or True
+    result = project.locked_deploy(command="livekit up")
+    assert held == ["livekit up", "livekit up"] and result.changed
+    assert lock.read(project.s3, STATE, "prod") is None
+
+
+def test_a_missing_secret_fails_before_anything_is_created(project, monkeypatch):
+    monkeypatch.delenv("API_TOKEN")
+    with pytest.raises(DamsoError) as exc:
+        project.locked_deploy()
+    assert exc.value.message == "Secret not set for prod: api/API_TOKEN."
+    assert "damso secrets set prod api API_TOKEN" in exc.value.hint
+    assert not project.target.bucket_exists(STATE)
+    assert project.fake.commands == [] and ssm_names(project) == []
+    assert not (project.target.state_dir / "terraform").exists()
+
+
+def test_only_keeps_the_other_roles_files_from_the_current_release(project):
+    first = project.deploy()
+    project.templates(api="services:\n  api:\n    image: {{ images['api'] }}\n    restart: always\n",
+                      web="services:\n  web:\n    image: changed\n")  # fmt: skip
+    project.fake.log.clear()
+    result = project.deploy(only=["api"])
+    assert "web" not in " ".join(project.fake.log)
+    assert result.changed and result.release != first.release and sorted(result.instances) == ["i-0api"]
+    store = project.target.store(ARTIFACTS)
+    old, new = store.manifest(first.release), store.manifest(result.release)
+    assert new["roles"]["web"] == old["roles"]["web"] and new["roles"]["api"]["compose.yml"] != old["roles"]["api"]["compose.yml"]
+    assert store.file(result.release, "web", "compose.yml") == store.file(first.release, "web", "compose.yml")
+    assert "restart: always" in store.file(result.release, "api", "compose.yml")
+    assert sorted(new["images"]) == ["api", "web"]
+
+
+def test_only_without_a_current_release_is_refused(project):
+    project.fake.apply_all()
+    with pytest.raises(UsageError) as exc:
+        project.deploy(only=["api"])
+    assert exc.value.message == "--only needs an earlier release of prod to take web from; deploy everything first."
+    assert project.keys() == []
+
+
+def test_without_wait_the_deploy_returns_without_reports(project):
+    project.fleet = None
+    result = project.deploy(wait=False, timeout=0.1)  # were it to wait, it would fail within 0.1 s
+    assert result.instances == {} and result.changed
+    assert project.target.store(ARTIFACTS).reports() == {}
+    assert project.keys("prod/current") == ["prod/current"]
+
+
+def test_an_unhealthy_report_fails_the_deploy_without_waiting_out_the_timeout(project):
+    project.fleet = "unhealthy"
+    with pytest.raises(converge.DeployUnhealthy) as exc:
+        project.deploy(timeout=600)
+    release = project.target.store(ARTIFACTS).current()["release"]
+    assert exc.value.message == f"Release {release} is not healthy."
+    assert "api (i-0api): unhealthy" in exc.value.details and "web (i-0web): unhealthy" in exc.value.details
+
+
+# ---- plan ---------------------------------------------------------------------------
+
+
+def test_plan_of_a_never_deployed_environment_is_refused(project):
+    with pytest.raises(DamsoError) as exc:
+        project.plan()
+    assert exc.value.message == f"prod was never deployed (no state bucket {STATE}); nothing to compare with."
+    assert project.fake.commands == []
+
+
+def test_plan_stops_at_the_stacks_that_wait_for_a_changing_one(project):
+    project.target.ensure_state_bucket()
+    result = project.plan()
+    assert project.fake.log == ["init shared", "plan shared", "show shared"]
+    project.fake.check_argv()
+    assert result.pending == ["api", "web"] and [p.text() for p in result.plans] == ["2 to create"]
+    assert ("plan", "api, web can be planned once shared is applied") in project.events
+    assert ("secrets", "would store in SSM: api/API_TOKEN") in project.events
+    assert ssm_names(project) == [] and project.keys() == []
+
+
+def test_plan_applies_uploads_and_points_nothing(project):
+    project.target.ensure_state_bucket()
+    project.fake.apply_all()  # the stacks exist, no release was ever made
+    project.fake.touch("api", "module.host.aws_instance.this")
+    result = project.plan()
+    assert project.fake.log == ["init shared", "plan shared", "output shared", "init api", "init web", "plan api",
+                                "show api", "plan web", "output api", "output web"]  # fmt: skip
+    assert [p.text() for p in result.plans] == ["no changes", "1 to update", "no changes"]
+    assert result.release and not result.changed and result.pending == []
+    assert sorted(result.diffs) == ["api/compose.yml", "api/role.env", "web/compose.yml", "web/role.env"]
+    assert result.diffs["api/role.env"] == ("--- current/api/role.env\n+++ new/api/role.env\n@@ -0,0 +1,2 @@\n"
+                                            "+GREETING=hello\n+VPC_CIDR=10.9.0.0/16\n")  # fmt: skip
+    assert project.keys() == [] and project.puts == [] and ssm_names(project) == []
+
+
+def test_plan_after_a_deploy_diffs_only_what_changed(project):
+    first = project.deploy()
+    project.templates(web="services:\n  web:\n    image: {{ images['web'] }}\n    restart: always\n")
+    project.fake.log.clear()
+    project.puts.clear()
+    result = project.plan()
+    assert project.fake.verbs("apply") == [] and project.puts == []
+    assert list(result.diffs) == ["web/compose.yml"]
+    assert result.diffs["web/compose.yml"].endswith(" image: registry.test/team/web@" + DIGEST["web"] + "\n+    restart: always\n")
+    assert result.release != first.release
+    assert project.target.store(ARTIFACTS).current()["release"] == first.release
+    assert project.target.store(ARTIFACTS).release_ids() == [first.release]
+
+
+# ---- destroy ------------------------------------------------------------------------
+
+
+def test_destroy_goes_dependents_first(project):
+    project.deploy()
+    order = destroy.order(project.target, None)
+    assert order == ["api", "web", "shared"] and destroy.order(project.target, ["web"]) == ["web"]
+    project.fake.log.clear()
+    project.events.clear()
+    assert destroy.destroy(project.target, order, project.on_event) == order
+    assert project.fake.log == ["output shared", "plan api", "show api", "apply api", "plan web", "show web", "apply web",
+                                "plan shared", "show shared", "apply shared"]  # fmt: skip
+    project.fake.check_argv()
+    assert [c.argv[-1] for c in project.fake.commands if c.argv[1] == "plan"][-3:] == ["-destroy"] * 3
+    assert project.events == [("destroy", "api: 1 to delete"), ("destroy", "web: 1 to delete"), ("destroy", "shared: 2 to delete")]
+    assert project.fake.resources == {"shared": set(), "api": set(), "web": set()}
+
+
+def test_destroy_once_the_shared_stack_is_gone_finds_nothing(project):
+    project.deploy()
+    destroy.destroy(project.target, ["api", "web", "shared"], project.on_event)
+    project.fake.log.clear()
+    project.events.clear()
+    assert destroy.destroy(project.target, ["api", "web", "shared"], project.on_event) == []
+    assert project.fake.log == ["output shared", "plan shared"]  # no role stack planned without shared's outputs
+    assert project.events == [("destroy", f"{s}: nothing to destroy") for s in ("api", "web", "shared")]
+
+
+def test_destroy_without_a_state_bucket_is_refused(project):
+    with pytest.raises(DamsoError) as exc:
+        destroy.destroy(project.target, ["api", "shared"], project.on_event)
+    assert exc.value.message == f"prod has no state bucket {STATE}: nothing to destroy."
+    assert project.fake.commands == []

@@ -1,0 +1,169 @@
+"""The Terraform adapter: the exact argv of every command builder, and the pure helpers around
+them (backend and override files, the CLI config, plan summaries, outputs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from damso_ops.deploy import terraform
+from damso_ops.errors import DamsoError
+
+STACK = Path("/ws/stacks/api")
+ENV = {"TF_IN_AUTOMATION": "1", "AWS_REGION": "us-east-1"}
+
+
+def test_init_command_is_exact():
+    command = terraform.init_command(STACK, ENV)
+    assert command.argv == ("terraform", "init", "-input=false", "-no-color", "-reconfigure", "-backend-config=backend.hcl")
+    assert command.cwd == STACK and dict(command.env) == ENV
+
+
+def test_plan_command_is_exact_and_keeps_the_plan_file():
+    command = terraform.plan_command(STACK, ENV)
+    assert command.argv == ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan",
+                            "-detailed-exitcode", "-lock-timeout=120s")  # fmt: skip
+    assert command.cwd == STACK and dict(command.env) == ENV
+
+
+def test_destroy_plan_command_adds_only_destroy():
+    assert terraform.plan_command(STACK, ENV, destroy=True).argv == (
+        "terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode",
+        "-lock-timeout=120s", "-destroy",
+    )  # fmt: skip
+
+
+def test_show_command_reads_the_plan_file_as_json():
+    command = terraform.show_command(STACK, ENV)
+    assert command.argv == ("terraform", "show", "-json", "-no-color", "damso.tfplan")
+    assert command.cwd == STACK
+
+
+def test_apply_command_applies_the_saved_plan_last():
+    command = terraform.apply_command(STACK, ENV)
+    assert command.argv == ("terraform", "apply", "-input=false", "-no-color", "-lock-timeout=120s", "damso.tfplan")
+    assert command.cwd == STACK and dict(command.env) == ENV
+
+
+def test_output_and_version_commands_are_exact():
+    output = terraform.output_command(STACK, ENV)
+    assert output.argv == ("terraform", "output", "-json", "-no-color") and output.cwd == STACK
+    version = terraform.version_command(ENV)
+    assert version.argv == ("terraform", "version", "-json")
+    assert version.cwd is None and dict(version.env) == ENV
+
+
+def test_the_file_names_the_commands_and_workspace_share():
+    assert (terraform.PLAN_FILE, terraform.BACKEND_FILE) == ("damso.tfplan", "backend.hcl")
+    assert (terraform.VARS_FILE, terraform.OVERRIDE_FILE) == ("damso.auto.tfvars.json", "damso_override.tf")
+
+
+def test_backend_for_aws_is_the_five_settings_only():
+    text = terraform.backend_hcl("unit-prod-tfstate-1", "prod/api.tfstate", "us-east-1", None)
+    assert text == (
+        'bucket = "unit-prod-tfstate-1"\nkey = "prod/api.tfstate"\nregion = "us-east-1"\n'
+        "encrypt = true\nuse_lockfile = true\n"
+    )
+
+
+def test_backend_for_the_emulator_adds_path_style_skips_and_the_endpoint():
+    lines = terraform.backend_hcl("b", "sandbox/shared.tfstate", "ap-northeast-2", "http://127.0.0.1:4566").splitlines()
+    assert lines[:5] == ['bucket = "b"', 'key = "sandbox/shared.tfstate"', 'region = "ap-northeast-2"', "encrypt = true",
+                         "use_lockfile = true"]  # fmt: skip
+    assert lines[5:] == [
+        "use_path_style = true",
+        "skip_credentials_validation = true",
+        "skip_requesting_account_id = true",
+        "skip_metadata_api_check = true",
+        "skip_region_validation = true",
+        'endpoints = { s3 = "http://127.0.0.1:4566" }',
+    ]
+
+
+def test_override_points_every_emulated_service_at_the_endpoint():
+    text = terraform.override_tf("http://127.0.0.1:4566")
+    assert text.startswith('provider "aws" {\n') and text.endswith("  }\n}\n")
+    endpoints = [line.split() for line in text.splitlines() if line.startswith("    ")]
+    assert endpoints == [[s, "=", '"http://127.0.0.1:4566"'] for s in terraform.EMULATED_SERVICES]
+    assert list(terraform.EMULATED_SERVICES) == sorted(terraform.EMULATED_SERVICES)
+    for setting in ("skip_credentials_validation", "skip_requesting_account_id", "skip_metadata_api_check",
+                    "skip_region_validation", "s3_use_path_style"):  # fmt: skip
+        assert f"  {setting}" in text and text.count(setting) == 1
+
+
+def test_cli_config_without_a_mirror_uses_the_registry():
+    assert terraform.cli_config_text(None) == "# damso: providers from the public registry\n"
+
+
+def test_cli_config_with_a_mirror_takes_hashicorp_from_it_and_the_rest_directly():
+    assert terraform.cli_config_text(Path("/opt/tf-plugins")) == (
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        '    path    = "/opt/tf-plugins"\n'
+        '    include = ["registry.terraform.io/hashicorp/*"]\n'
+        "  }\n"
+        "  direct {\n"
+        '    exclude = ["registry.terraform.io/hashicorp/*"]\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def test_find_mirror_takes_the_override_only_when_it_holds_the_aws_provider(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMSO_TF_MIRROR", str(tmp_path))
+    assert terraform.find_mirror() is None
+    (tmp_path / terraform.PROVIDER).mkdir(parents=True)
+    assert terraform.find_mirror() == tmp_path
+
+
+def _change(address: str, *actions: str) -> dict:
+    return {"address": address, "change": {"actions": list(actions)}}
+
+
+def test_summarize_maps_terraforms_actions_and_drops_no_ops_and_reads():
+    plan = {"resource_changes": [
+        _change("module.host.aws_instance.this", "delete", "create"),
+        _change("aws_s3_bucket.a", "create"),
+        _change("data.aws_ami.ubuntu", "read"),
+        _change("aws_iam_role.r", "no-op"),
+        _change("aws_security_group.sg", "update"),
+        _change("aws_eip.ip", "create", "delete"),  # create_before_destroy
+        _change("aws_route53_record.old", "delete"),
+    ]}  # fmt: skip
+    summary = terraform.summarize("api", plan)
+    assert summary.stack == "api" and not summary.empty
+    assert summary.changes == (
+        ("replace", "module.host.aws_instance.this"),
+        ("create", "aws_s3_bucket.a"),
+        ("update", "aws_security_group.sg"),
+        ("replace", "aws_eip.ip"),
+        ("delete", "aws_route53_record.old"),
+    )
+    assert summary.counts() == {"create": 1, "update": 1, "replace": 2, "delete": 1}
+    assert summary.text() == "1 to create, 1 to update, 2 to replace, 1 to delete"
+
+
+def test_summarize_of_a_plan_without_changes():
+    summary = terraform.summarize("shared", {"resource_changes": [_change("aws_vpc.main", "no-op")]})
+    assert summary.empty and summary.changes == ()
+    assert summary.counts() == {"create": 0, "update": 0, "replace": 0, "delete": 0}
+    assert summary.text() == "no changes"
+
+
+def test_outputs_from_json_gives_name_to_value():
+    text = json.dumps({
+        "artifact_bucket": {"sensitive": False, "type": "string", "value": "b"},
+        "private_subnet_ids": {"sensitive": False, "type": ["list", "string"], "value": ["s1", "s2"]},
+    })  # fmt: skip
+    assert terraform.outputs_from_json(text) == {"artifact_bucket": "b", "private_subnet_ids": ["s1", "s2"]}
+    assert terraform.outputs_from_json("") == {} and terraform.outputs_from_json("{}") == {}
+
+
+def test_a_sensitive_output_is_refused_by_name():
+    text = json.dumps({"ok": {"value": 1}, "db_password": {"sensitive": True, "value": "hunter2"}})
+    with pytest.raises(DamsoError) as exc:
+        terraform.outputs_from_json(text)
+    assert exc.value.message == "Output 'db_password' is sensitive; damso stacks must not output secrets."
+    assert "hunter2" not in str(exc.value)
