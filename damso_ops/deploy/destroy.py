@@ -31,6 +31,9 @@ def destroy(target: Target, stack_order: list[str], on_event: Event) -> list[str
     no_user_data = {name: "" for name in target.env.roles}  # a destroy plan does not depend on it
     destroyed = []
     for stack in stack_order:
+        if stack != "shared" and not outputs["shared"]:  # never applied or destroyed: so is every stack in its VPC
+            on_event("destroy", f"{stack}: nothing to destroy")
+            continue
         values = stacks.inputs(target.cfg, target.env_name, stack, outputs, no_user_data)
         summary = stackops.plan(ws, stack, values, destroy=True)
         if summary.empty:
