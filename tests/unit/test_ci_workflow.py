@@ -1,7 +1,9 @@
-"""The CI workflow in docs/ci/damso.yml only uses damso commands and options that exist."""
+"""The CI workflow in docs/ci/damso.yml only uses damso commands and options that exist,
+passes secrets through env only, and pins every third-party action by commit."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -13,6 +15,11 @@ from damso_ops.cli import app
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "docs" / "ci" / "damso.yml"
 SHELL_STOPS = {"|", "||", "&&", ";", ">", ">>", "2>", "2>&1", "<"}
+# Options the workflow already uses that the CLI gains in the same piece of work
+# (issue 11): `damso doctor --for build|deploy`. Remove an entry once the option exists;
+# test_pending_options_are_still_pending fails as soon as one does, as a reminder.
+PENDING_OPTIONS = {("damso doctor", "--for")}
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[^@\s]+)@(?P<ref>\S+)(?P<comment>\s*#.*)?$")
 
 
 def damso_lines() -> list[str]:
@@ -89,8 +96,83 @@ def test_every_damso_command_and_option_exists(line):
     command, rest, name = resolve(words(line)[1:])
     opts = options_of(command)
     for word in rest:
-        if word.startswith("-"):
+        if word.startswith("-") and (name, word.split("=")[0]) not in PENDING_OPTIONS:
             assert word.split("=")[0] in opts, f"'{name}' has no option {word} (in: {line})"
+
+
+def test_pending_options_are_still_pending():
+    for name, option in PENDING_OPTIONS:
+        command, _, _ = resolve(name.split()[1:])
+        assert option not in options_of(command), f"'{name} {option}' exists now: drop it from PENDING_OPTIONS"
+
+
+def steps() -> list[tuple[str, dict]]:
+    data = yaml.safe_load(WORKFLOW.read_text())
+    return [(job_name, step) for job_name, job in data["jobs"].items() for step in job.get("steps", [])]
+
+
+def test_secrets_reach_steps_only_through_env():
+    """A `${{ }}` expression in a run: script becomes part of the script (injection, leaks in logs)."""
+    for job_name, step in steps():
+        script = step.get("run", "")
+        assert "${{" not in script, f"{job_name}: step {step.get('name', script)!r} expands an expression in run:"
+    data = yaml.safe_load(WORKFLOW.read_text())
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, [*path, str(key)])
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, [*path, str(i)])
+        elif isinstance(node, str) and "secrets." in node:
+            assert len(path) >= 2 and path[-2] == "env", f"secret outside an env: map at {'.'.join(path)}: {node}"
+
+    walk(data, [])
+
+
+def test_third_party_actions_are_pinned_by_commit_with_the_tag_in_a_comment():
+    uses = [m for m in map(USES.match, WORKFLOW.read_text().splitlines()) if m]
+    assert len(uses) >= 8
+    for m in uses:
+        if m["action"].startswith("./"):
+            continue  # an action in this repository
+        assert re.fullmatch(r"[0-9a-f]{40}", m["ref"]), f"{m['action']}@{m['ref']} is not pinned by a full commit SHA"
+        assert m["comment"] and re.fullmatch(r"\s*#\s*v\d+\.\d+\.\d+", m["comment"]), (
+            f"{m['action']}@{m['ref']} needs its release tag in a comment (# vX.Y.Z)"
+        )
+    tags = {}
+    for m in uses:
+        tags.setdefault(m["action"], set()).add((m["ref"], m["comment"].strip()))
+    assert all(len(refs) == 1 for refs in tags.values()), f"one pin per action: {tags}"
+
+
+def test_each_job_checks_what_it_needs_before_its_work():
+    data = yaml.safe_load(WORKFLOW.read_text())
+    for job_name, purpose in (("build", "build"), ("deploy-prod", "deploy")):
+        job_steps = data["jobs"][job_name]["steps"]
+        runs = [s.get("run", "") for s in job_steps]
+        doctor = next(i for i, r in enumerate(runs) if r.strip().startswith("damso doctor"))
+        assert runs[doctor].split() == ["damso", "doctor", "--for", purpose]
+        work = [i for i, r in enumerate(runs) if re.match(r"\s*damso (build|deploy) ", r)]
+        assert work and all(i > doctor for i in work), f"{job_name}: doctor must run before the job's work"
+        # The doctor step sees every secret the job's damso steps use (the build job's doctor
+        # once failed because the registry credentials were set only on the next step).
+        secret_env = {k for s in job_steps for k, v in (s.get("env") or {}).items() if "secrets." in str(v)}
+        assert secret_env <= set(job_steps[doctor].get("env") or {}), f"{job_name}: doctor lacks {secret_env}"
+    deploy = data["jobs"]["deploy-prod"]["steps"]
+    uses = [s.get("uses", "").split("@")[0] for s in deploy]
+    doctor = next(i for i, s in enumerate(deploy) if s.get("run", "").startswith("damso doctor"))
+    assert uses.index("hashicorp/setup-terraform") < doctor and uses.index("aws-actions/configure-aws-credentials") < doctor
+    setup = deploy[uses.index("hashicorp/setup-terraform")]["with"]
+    assert setup["terraform_wrapper"] is False, "the wrapper rewrites terraform's output, which damso parses"
+    assert tuple(map(int, data["env"]["TERRAFORM_VERSION"].split(".")[:2])) >= (1, 10), "use_lockfile needs 1.10+"
+
+
+def test_checkout_keeps_no_credentials():
+    for job_name, step in steps():
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, job_name
 
 
 def test_the_checker_catches_a_wrong_option():
