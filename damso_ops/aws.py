@@ -76,4 +76,8 @@ def explain(exc: Exception):
         return DamsoError(f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}.")
     if isinstance(exc, e.EndpointConnectionError):
         return DamsoError(f"Could not reach AWS at {exc.kwargs.get('endpoint_url')}.", hint="Check the network or the region.")
+    if isinstance(exc, e.ParamValidationError):  # e.g. a bucket or parameter name AWS would refuse
+        return DamsoError(f"AWS would refuse this request: {' '.join(str(exc).split())}")
+    if isinstance(exc, e.BotoCoreError):  # an unknown profile, a malformed region or endpoint, …
+        return DamsoError(f"AWS cannot be used as configured: {exc}")
     return None

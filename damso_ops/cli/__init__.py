@@ -33,8 +33,27 @@ class State:
         return self._config
 
 
+def click_exceptions() -> tuple[type, ...]:
+    """ClickException as the installed typer raises it: its own vendored copy since typer 0.26,
+    the click package's before; and the click package's too when it is installed beside."""
+    found = [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"]
+    try:
+        from click.exceptions import ClickException
+    except ImportError:
+        pass
+    else:
+        found.append(ClickException)
+    return tuple(dict.fromkeys(found))
+
+
 class DamsoGroup(TyperGroup):
-    """The one exit path: a DamsoError becomes one clear message and an exit code."""
+    """The one exit path: a DamsoError or a usage error becomes one clear message and an exit code."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:  # the root's own options (damso --nosuch, --config without a value)
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click_exceptions() as exc:
+            _click_error(None, exc)
 
     def invoke(self, ctx):
         try:
@@ -46,22 +65,39 @@ class DamsoGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except click_exceptions() as exc:
+            _click_error(ctx, exc)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            import click
-
-            if isinstance(exc, click.ClickException):
-                raise
             from damso_ops.aws import explain
 
             state = ctx.obj if isinstance(ctx.obj, State) else State()
             if state.verbose:
                 traceback.print_exc()
-            known = explain(exc)
+            known = explain(exc) or _explain_os_error(exc)
             if known:
                 _render_error(ctx, known.message, known.hint, None)
                 raise typer.Exit(known.exit_code) from None
             _render_error(ctx, f"Internal error: {type(exc).__name__}: {exc}", "Run again with --verbose for the traceback." if not state.verbose else None, None)
             raise typer.Exit(70) from None
+
+
+def _click_error(ctx, exc) -> None:
+    """A usage error (unknown command or option, missing argument, value out of range): click's
+    message first, then where the help is; exit 2. `damso` alone still shows the help."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc
+    where = getattr(exc, "ctx", None) or ctx
+    hint = f"See '{where.command_path} --help'." if where is not None and where.command_path else None
+    message = exc.format_message().strip()
+    _render_error(ctx, message if message.endswith((".", "?", "!")) else message + ".", hint, None)
+    raise typer.Exit(exc.exit_code) from None
+
+
+def _explain_os_error(exc: Exception) -> DamsoError | None:
+    """A file damso was pointed at that cannot be used (a folder, no permission): one sentence."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return DamsoError(f"Cannot use {exc.filename}: {exc.strerror}.")
+    return None
 
 
 def _render_error(ctx, message: str, hint: str | None, details: str | None) -> None:
@@ -70,7 +106,8 @@ def _render_error(ctx, message: str, hint: str | None, details: str | None) -> N
     from damso_ops.console import err, print_json
     from damso_ops.redact import redact
 
-    state = ctx.obj if isinstance(ctx.obj, State) else State()
+    obj = getattr(ctx, "obj", None)
+    state = obj if isinstance(obj, State) else State()
     if state.json:
         print_json({"error": message, "hint": hint, "details": details})
     console = err()
