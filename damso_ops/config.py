@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from damso_ops import values
 from damso_ops.errors import ConfigError, UsageError
 
 CONFIG_NAME = "damso.toml"
@@ -24,6 +25,25 @@ CONFIG_NAME = "damso.toml"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def _checked(check) -> AfterValidator:
+    """A value AWS, Terraform, Docker or git would refuse fails here, with the reason (see values.py)."""
+
+    def validate(value):
+        problem = None if value is None else check(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(validate)
+
+
+Region = Annotated[str, _checked(values.region)]
+InstanceType = Annotated[str | None, _checked(values.instance_type)]
+Ami = Annotated[str, _checked(values.ami)]
+Cidr = Annotated[str, _checked(values.ipv4_cidr)]
+DnsName = Annotated[str, _checked(values.dns_name)]
 
 
 class Model(BaseModel):
@@ -35,8 +55,8 @@ class Project(Model):
 
 
 class Registry(Model):
-    host: str = Field(min_length=1, description="e.g. ghcr.io or 127.0.0.1:5000")
-    namespace: str = Field(min_length=1, description="e.g. namanmoo-damso")
+    host: Annotated[str, _checked(values.host_port)] = Field(min_length=1, description="e.g. ghcr.io or 127.0.0.1:5000")
+    namespace: Annotated[str, _checked(values.docker_path)] = Field(min_length=1, description="e.g. namanmoo-damso")
     username_env: EnvVarName = "GHCR_USERNAME"
     password_env: EnvVarName = "GHCR_TOKEN"
 
@@ -45,13 +65,13 @@ class Registry(Model):
 
 
 class Repository(Model):
-    url: str = Field(min_length=1)
-    default_ref: str = "main"
+    url: Annotated[str, _checked(values.git_url)] = Field(min_length=1)
+    default_ref: Annotated[str, _checked(values.git_ref)] = "main"
 
 
 class Service(Model):
     repo: Name
-    image: Name
+    image: Annotated[Name, _checked(values.docker_path)]
     context: str = "."
     dockerfile: str = "Dockerfile"
     build_args: dict[EnvVarName, str] = {}
@@ -72,12 +92,12 @@ class Role(Model):
     """One kind of host in an environment: its instance, its containers, its settings."""
 
     stack: Name | None = Field(default=None, description="Terraform stack (default: the role's name)")
-    instance_type: str | None = Field(default=None, description="default: c7i.xlarge for livekit, t3.small otherwise")
-    ami: str = Field(default="", description="AMI id (required for the sandbox; lookups find nothing there)")
+    instance_type: InstanceType = Field(default=None, description="default: c7i.xlarge for livekit, t3.small otherwise")
+    ami: Ami = Field(default="", description="AMI id (required for the sandbox; lookups find nothing there)")
     volume_size: int = Field(default=20, ge=8, le=16384)
     services: list[Name] = Field(default=[], description="images this role runs, from the build manifest")
     compose_template: str | None = Field(default=None, description="default compose/<role>.yml.j2")
-    health_timeout: int = Field(default=600, ge=10)
+    health_timeout: int = Field(default=600, ge=10, le=86400)
     env: dict[EnvVarName, str] = Field(default={}, description="non-secret settings; ${stack.output} references")
     secrets: list[EnvVarName] = Field(default=[], description="names only; values live in SSM")
 
@@ -115,7 +135,7 @@ class LiveKit(Model):
     udp_port_start: int = Field(default=50000, ge=1024, le=65535)
     udp_port_end: int = Field(default=60000, ge=1024, le=65535)
     log_level: str = Field(default="info", pattern=r"^(debug|info|warn|error)$")
-    webhook_urls: list[Annotated[str, StringConstraints(pattern=HTTPS_URL)]] = Field(
+    webhook_urls: list[Annotated[str, StringConstraints(pattern=HTTPS_URL), _checked(values.https_url)]] = Field(
         default=[], description="shared webhook receivers; developers add theirs with damso livekit webhooks add"
     )
 
@@ -123,31 +143,35 @@ class LiveKit(Model):
     def _ports(self) -> "LiveKit":
         if self.udp_port_end <= self.udp_port_start:
             raise ValueError("udp_port_end must be greater than udp_port_start")
+        if self.port == self.tcp_port:
+            raise ValueError(f"port and tcp_port are both {self.port}; LiveKit needs two different TCP ports")
         return self
 
 
 class GpuDevBox(Model):
     """One of the team's GPU dev instances (stack gpu-dev): created stopped, started on demand."""
 
-    instance_type: str = "g5.xlarge"
-    ami: str = Field(default="", description="AMI id (default: the newest Deep Learning PyTorch AMI; required for the sandbox)")
+    instance_type: InstanceType = "g5.xlarge"
+    ami: Ami = Field(default="", description="AMI id (default: the newest Deep Learning PyTorch AMI; required for the sandbox)")
     volume_size: int = Field(default=200, ge=8, le=16384)
-    user: str = Field(default="ubuntu", min_length=1, description="SSH login user")
-    ssh_cidrs: list[str] = Field(default=[], description="who may reach port 22 (default: the environment's ssh_cidrs)")
-    key_name: str | None = Field(default=None, description="EC2 key pair for SSH")
+    user: Annotated[str, _checked(values.linux_user)] = Field(default="ubuntu", description="SSH login user")
+    ssh_cidrs: list[Cidr] = Field(default=[], description="who may reach port 22 (default: the environment's ssh_cidrs)")
+    allow_ssh_from_anywhere: bool = Field(default=False, description="ssh_cidrs may hold 0.0.0.0/0 (refused otherwise)")
+    key_name: str | None = Field(default=None, min_length=1, max_length=255, description="EC2 key pair for SSH")
     start_stopped: bool = Field(default=True, description="leave the instance stopped after it is created")
-    warn_after_hours: float = Field(default=8, ge=0, description="status warns when the box has run longer")
+    warn_after_hours: float = Field(default=8, ge=0, le=24 * 31, description="status warns when the box has run longer")
 
 
 class Environment(Model):
-    region: str = "ap-northeast-2"
-    domain: str = ""
-    zone_id: str = Field(default="", description="Route53 hosted zone of the domain (edge, livekit records)")
-    certificate_arn: str = Field(default="", description="ACM certificate for the edge stack")
+    region: Region = "ap-northeast-2"
+    domain: DnsName = ""
+    zone_id: Annotated[str, _checked(values.zone_id)] = Field(default="", description="Route53 hosted zone of the domain (edge, livekit records)")
+    certificate_arn: Annotated[str, _checked(values.certificate_arn)] = Field(default="", description="ACM certificate for the edge stack")
     sandbox: bool = Field(default=False, description="run against damso's embedded AWS emulator")
     stacks: list[Name] = Field(default=[], description="extra stacks besides shared and the roles' own")
-    ssh_cidrs: list[str] = []
-    state_bucket: str | None = None
+    ssh_cidrs: list[Cidr] = []
+    allow_ssh_from_anywhere: bool = Field(default=False, description="ssh_cidrs may hold 0.0.0.0/0 (refused otherwise)")
+    state_bucket: Annotated[str | None, _checked(values.bucket)] = None
     build_args: dict[EnvVarName, str] = {}
     livekit: LiveKit = LiveKit()
     roles: dict[Name, Role] = {}
@@ -178,6 +202,9 @@ class Config(Model):
         return Path(override) if override else self.root / ".damso"
 
     def environment(self, name: str) -> Environment:
+        if not name.strip():
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise UsageError(f"The environment name is empty (known: {known}).")
         if name not in self.environments:
             known = ", ".join(sorted(self.environments)) or "none"
             raise UsageError(
@@ -242,6 +269,44 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
     return problems
 
 
+def _refused_by_aws(cfg: Config) -> list[tuple[str, str]]:
+    """What AWS would refuse that no single key shows: bucket names made of several keys, SSH
+    open to everyone without saying so, zones and certificates of another region."""
+    problems = []
+
+    def bucket_problem(env_name: str) -> str | None:
+        bucket = f"{cfg.project.name}-{env_name}-artifacts-{'0' * 12}"  # the longest name damso makes
+        why = values.bucket_rule(bucket)
+        shown = bucket.replace("0" * 12, "ACCOUNT")
+        return f"makes the bucket name {shown!r}, which S3 refuses: it {why}" if why else None
+
+    project_problem = bucket_problem("e")  # the project's name alone, with the shortest environment name
+    if project_problem:
+        problems.append(("project.name", f"{cfg.project.name!r} {project_problem}"))
+    for env_name, env in cfg.environments.items():
+        where = f"environments.{env_name}"
+        env_problem = None if project_problem else bucket_problem(env_name)
+        if env_problem:
+            problems.append((where, f"with project.name {cfg.project.name!r} {env_problem}"))
+        owners = [(where, env.ssh_cidrs, env.allow_ssh_from_anywhere)]
+        owners += [(f"{where}.gpu_dev.{n}", box.ssh_cidrs, box.allow_ssh_from_anywhere) for n, box in env.gpu_dev.items()]
+        for owner, cidrs, allowed in owners:
+            if values.open_to_all(cidrs) and not allowed:
+                problems.append((f"{owner}.ssh_cidrs", f"{', '.join(values.open_to_all(cidrs))} opens SSH to the whole internet; "
+                                 f"list your own addresses, or set allow_ssh_from_anywhere = true in [{owner}]"))  # fmt: skip
+        zones = list(getattr(env, "availability_zones", None) or [])
+        for zone in zones:
+            problem = values.availability_zone(zone, env.region)
+            if problem:
+                problems.append((f"{where}.availability_zones", problem))
+        for zone in sorted({z for z in zones if zones.count(z) > 1}):
+            problems.append((f"{where}.availability_zones", f"lists {zone!r} more than once"))
+        cert = values.ACM_ARN.match(env.certificate_arn)
+        if cert and cert.group(2) != env.region:
+            problems.append((f"{where}.certificate_arn", f"is a certificate of {cert.group(2)}; the load balancer in {env.region} needs one of {env.region}"))
+    return problems
+
+
 def _key_path(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
@@ -257,7 +322,7 @@ def parse(text: str, path: Path) -> Config:
     except ValidationError as exc:
         problems = [(_key_path(e["loc"]), _pydantic_message(e)) for e in exc.errors()]
         raise _config_error(path, problems) from None
-    problems = _cross_check(cfg)
+    problems = _cross_check(cfg) + _refused_by_aws(cfg)
     if problems:
         raise _config_error(path, problems)
     return cfg
@@ -300,6 +365,8 @@ def find(start: Path | None = None) -> Path:
         candidate = folder / CONFIG_NAME
         if candidate.is_file():
             return candidate
+        if candidate.is_dir():
+            raise ConfigError(f"{candidate} is a folder, not a file.", hint=f"damso reads its settings from a file named {CONFIG_NAME}.")
     raise ConfigError(
         f"No {CONFIG_NAME} found in {here} or any parent folder.",
         hint="Copy damso.example.toml to damso.toml, or pass --config PATH.",
@@ -308,8 +375,20 @@ def find(start: Path | None = None) -> Path:
 
 def load(path: Path | None = None) -> Config:
     path = Path(path) if path else find()
+    if path.is_dir():
+        inside = path / CONFIG_NAME
+        hint = f"Pass --config {inside}." if inside.is_file() else f"Pass the path of a {CONFIG_NAME} file."
+        raise ConfigError(f"Config path {path} is a folder, not a file.", hint=hint)
     if not path.is_file():
         raise ConfigError(f"Config file {path} does not exist.", hint="Pass an existing file with --config.")
-    return parse(path.read_text(encoding="utf-8"), path.resolve())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line {line}).",
+                          hint="Save it as UTF-8.") from None  # fmt: skip
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}.") from None
+    return parse(text, path.resolve())
 
 

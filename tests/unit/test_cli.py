@@ -31,7 +31,7 @@ def test_missing_config_is_one_sentence_without_traceback(tmp_path):
 
 def test_invalid_config_names_key_path(tmp_path):
     path = tmp_path / "damso.toml"
-    path.write_text('[registry]\nhost = "h"\nnamespace = "n"\n[repositories]\n[services.x]\nrepo = "r"\nimage = "x"\n')
+    path.write_text('[registry]\nhost = "registry.test"\nnamespace = "n"\n[repositories]\n[services.x]\nrepo = "r"\nimage = "x"\n')
     result = runner.invoke(app, ["--config", str(path), "build"])
     assert result.exit_code == 2
     assert "services.x.repo: repository 'r' is not defined under [repositories]" in result.output
@@ -39,7 +39,7 @@ def test_invalid_config_names_key_path(tmp_path):
 
 def test_unknown_service_fails_before_touching_docker(tmp_path):
     path = tmp_path / "damso.toml"
-    path.write_text('[registry]\nhost = "h"\nnamespace = "n"\n[repositories.r]\nurl = "u"\n[services.x]\nrepo = "r"\nimage = "x"\n')
+    path.write_text('[registry]\nhost = "registry.test"\nnamespace = "n"\n[repositories.r]\nurl = "u"\n[services.x]\nrepo = "r"\nimage = "x"\n')
     result = runner.invoke(app, ["--config", str(path), "build", "nope", "--json"], env={"DOCKER_HOST": "unix:///nonexistent"})
     assert result.exit_code == 2
     assert json.loads(result.stdout)["error"] == "Unknown service 'nope' (known: x)."

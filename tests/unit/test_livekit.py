@@ -92,13 +92,13 @@ def test_images_by_digest_are_pinned_and_the_livekit_role_defaults_to_c7i():
 
 def test_tls_needs_a_domain():
     with pytest.raises(ConfigError, match="environments.dev.domain is required by livekit.tls"):
-        config.parse(BASE + '[environments.dev.livekit]\ntls = true\n[environments.dev.roles.livekit]\nami = "a"\n', Path("d.toml"))
+        config.parse(BASE + '[environments.dev.livekit]\ntls = true\n[environments.dev.roles.livekit]\nami = "ami-1"\n', Path("d.toml"))
 
 
 def test_livekit_keys_listed_as_role_secrets_are_left_to_ensure_keys():
     text = BASE + (
-        '[environments.dev.roles.livekit]\nami = "a"\nsecrets = ["LIVEKIT_API_SECRET", "REGISTRY_USERNAME"]\n'
-        '[environments.dev.roles.api]\nami = "a"\nsecrets = ["LIVEKIT_API_SECRET"]\n'
+        '[environments.dev.roles.livekit]\nami = "ami-1"\nsecrets = ["LIVEKIT_API_SECRET", "REGISTRY_USERNAME"]\n'
+        '[environments.dev.roles.api]\nami = "ami-1"\nsecrets = ["LIVEKIT_API_SECRET"]\n'
     )
     env = config.parse(text, Path("damso.toml")).environments["dev"]
     assert request.needed_secrets(env, ["livekit", "api"]) == {"livekit": ["REGISTRY_USERNAME"], "api": ["LIVEKIT_API_SECRET"]}

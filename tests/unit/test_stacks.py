@@ -9,7 +9,7 @@ from damso_ops.errors import ConfigError
 
 BASE = """
 [registry]
-host = "h"
+host = "registry.test"
 namespace = "n"
 [repositories.r]
 url = "u"
@@ -31,7 +31,7 @@ def cfg(env_toml: str):
 ENV = """
 [environments.prod]
 domain = "sodam.store"
-certificate_arn = "arn:cert"
+certificate_arn = "arn:aws:acm:ap-northeast-2:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 stacks = ["edge", "data"]
 [environments.prod.roles.api]
 ami = "ami-1"
@@ -69,21 +69,21 @@ def test_edge_and_data_inputs():
     outputs = {"shared": SHARED, "api": {"instance_id": "i-a"}, "web": {"instance_id": "i-w"}, "livekit": {"instance_id": "i-l"}}
     edge = stacks.inputs(c, "prod", "edge", outputs, {})
     assert edge["api_instance_id"] == "i-a" and edge["livekit_instance_id"] == "i-l"
-    assert edge["certificate_arn"] == "arn:cert" and edge["public_subnet_ids"] == ["pub-a", "pub-c"]
+    assert edge["certificate_arn"] == "arn:aws:acm:ap-northeast-2:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" and edge["public_subnet_ids"] == ["pub-a", "pub-c"]
     data = stacks.inputs(c, "prod", "data", outputs, {})
     assert data["data_subnet_ids"] == ["d1", "d2"] and data["create_redis_parameter_group"] is True
 
 
 def test_edge_needs_certificate_and_roles():
     with pytest.raises(ConfigError, match="environments.prod.certificate_arn is required by the edge stack"):
-        cfg(ENV.replace('certificate_arn = "arn:cert"\n', ""))
+        cfg(ENV.replace('certificate_arn = "arn:aws:acm:ap-northeast-2:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"\n', ""))
 
 
 def test_unknown_stack_and_reference_checks():
     c = cfg(ENV.replace('stacks = ["edge", "data"]', 'stacks = ["nope"]'))
     with pytest.raises(ConfigError, match="unknown stack 'nope'"):
         stacks.stack_names("prod", c.environments["prod"])
-    c = cfg(ENV + '[environments.prod.roles.agent]\nami = "a"\nenv = { X = "${data.redis_endpoint}", Y = "${api.private_ip}" }\n')
+    c = cfg(ENV + '[environments.prod.roles.agent]\nami = "ami-1"\nenv = { X = "${data.redis_endpoint}", Y = "${api.private_ip}" }\n')
     stacks.check_references("prod", c.environments["prod"])  # both exist
 
 
