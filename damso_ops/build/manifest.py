@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -77,12 +78,38 @@ def save(state_dir: Path, manifest: BuildManifest) -> Path:
 
 
 def load(path: Path) -> BuildManifest:
+    if path.is_dir():
+        raise DamsoError(f"Build manifest {path} is a folder; pass a manifest file like {path / 'latest.json'}.")
     try:
-        return BuildManifest.from_dict(json.loads(path.read_text()))
+        manifest = BuildManifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise DamsoError(f"No build manifest at {path}.", hint="Run 'damso build' first.") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DamsoError(f"Build manifest {path} is unreadable: {exc}.") from None
+    except OSError as exc:
+        raise DamsoError(f"Build manifest {path} cannot be read: {exc.strerror}.") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DamsoError(f"Build manifest {path} is unreadable: {type(exc).__name__}: {exc}.") from None
+    for name, rec in manifest.images.items():
+        problem = _record_problem(rec)
+        if problem:
+            raise DamsoError(f"Build manifest {path}: images.{name} {problem}.")
+    return manifest
+
+
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _record_problem(rec: ImageRecord) -> str | None:
+    """What makes a record unusable for a deploy (a hand-edited or truncated manifest), if anything."""
+    if not isinstance(rec.image, str) or not rec.image or any(c.isspace() for c in rec.image):
+        return f"has no usable image name ({rec.image!r})"
+    if rec.digest is not None and not (isinstance(rec.digest, str) and DIGEST.match(rec.digest)):
+        return f"has digest {rec.digest!r}, not sha256:<64 hex digits>"
+    if not isinstance(rec.commit, str) or not COMMIT.match(rec.commit):
+        return f"has commit {rec.commit!r}, not a 40-character commit SHA"
+    if not isinstance(rec.tags, list) or not rec.tags or not all(isinstance(t, str) and t for t in rec.tags):
+        return f"has tags {rec.tags!r}, not a list of tags"
+    return None
 
 
 def _write_json(path: Path, data: dict) -> None:

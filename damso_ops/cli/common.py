@@ -6,13 +6,25 @@ from typing import Optional
 
 import typer
 
-ENV_ARG = typer.Argument(..., help="Environment name from damso.toml.")
+DAY = 86400  # the longest any wait may be asked for, in seconds
+
+
+def not_empty(value):
+    """Option and argument callback: an empty value is refused, never taken for the default
+    (in CI, --ref "$TAG" with an unset variable must not build the default ref)."""
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(item, str) and not item.strip():
+            raise typer.BadParameter("must not be empty (in CI, check that the variable you pass is set)")
+    return value
+
+
+ENV_ARG = typer.Argument(..., callback=not_empty, help="Environment name from damso.toml.")
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON.")
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Apply without asking.")
 WAIT_OPTION = typer.Option(True, "--wait/--no-wait", help="Wait until every instance reports the release healthy.")
-TIMEOUT_OPTION = typer.Option(None, "--timeout", min=1, help="Seconds to wait for health (default: from the roles).")
+TIMEOUT_OPTION = typer.Option(None, "--timeout", min=1, max=DAY, help="Seconds to wait for health (default: from the roles).")
 CONVERGE_OPTION = typer.Option(False, "--converge-local", help="Sandbox: run each instance's reconcile unit on this machine.")
-LOCK_TIMEOUT_OPTION = typer.Option(0, "--lock-timeout", min=0, help="Seconds to wait for another deploy's lock (0: refuse at once).")
+LOCK_TIMEOUT_OPTION = typer.Option(0, "--lock-timeout", min=0, max=DAY, help="Seconds to wait for another deploy's lock (0: refuse at once).")
 
 
 def events(json_out: bool = False):
@@ -77,9 +89,15 @@ def connect(ctx: typer.Context, env: str, json_out: bool = False, converge_local
 
     ctx.obj.json = json_out
     cfg = ctx.obj.config()
-    if converge_local and not cfg.environment(env).sandbox:
-        raise typer.BadParameter("--converge-local is only for sandbox environments.")
+    check_converge_local(cfg, env, converge_local)
     return target.connect(cfg, env)
+
+
+def check_converge_local(cfg, env: str, converge_local: bool) -> None:
+    from damso_ops.errors import UsageError
+
+    if converge_local and not cfg.environment(env).sandbox:
+        raise UsageError(f"--converge-local is only for sandbox environments; {env} is not one (it runs on real hosts).")
 
 
 def print_result(data: dict, json_out: bool, text: str) -> None:

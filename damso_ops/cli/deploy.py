@@ -18,6 +18,7 @@ from damso_ops.cli.common import (
     confirm_plans,
     connect,
     events,
+    not_empty,
     print_result,
     typed_confirmation,
 )  # fmt: skip
@@ -34,7 +35,7 @@ Without a TTY (or with CI set) nothing is applied unless --yes is given.
 One deploy, rollback or destroy per environment at a time; see 'damso unlock'."""
 
 
-ONLY_OPTION = typer.Option([], "--only", help="Only this role (repeatable).")
+ONLY_OPTION = typer.Option([], "--only", callback=not_empty, help="Only this role (repeatable).")
 BUILD_MANIFEST_OPTION = typer.Option(None, "--build-manifest", help="Build manifest to pin images from (default: the latest).")
 
 
@@ -126,17 +127,18 @@ DESTROY_HELP = "Destroy an environment's stacks (or one role's), after typing th
 def destroy(
     ctx: typer.Context,
     env: str = ENV_ARG,
-    only: List[str] = typer.Option([], "--only", help="Only this role's stack (repeatable)."),
+    only: List[str] = typer.Option([], "--only", callback=not_empty, help="Only this role's stack (repeatable)."),
     confirm: Optional[str] = typer.Option(None, "--confirm", help="The environment's name, to confirm without a prompt."),
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     from damso_ops.deploy import destroy as lib
-    from damso_ops.deploy import lock
+    from damso_ops.deploy import lock, target as targets
 
-    target = connect(ctx, env, json_out)
-    stacks = lib.order(target, only)
+    ctx.obj.json = json_out
+    stacks = lib.order(targets.offline(ctx.obj.config(), env), only)  # --only checked before AWS
     typed_confirmation(env, confirm, env, f"{', '.join(stacks)} of {env}")
+    target = connect(ctx, env, json_out)
     on_event = events(json_out)
     with lock.for_target(target, "destroy", timeout=lock_timeout, on_event=on_event, create=False):
         destroyed = lib.destroy(target, stacks, on_event=on_event)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from damso_ops.cli.common import connect, events
+from damso_ops.cli.common import connect, events, not_empty
 
 app = typer.Typer(help="Developer machines: damso dev gpu start|stop|status|ssh NAME.", no_args_is_help=True)
 gpu = typer.Typer(
@@ -14,9 +14,9 @@ gpu = typer.Typer(
 )
 app.add_typer(gpu, name="gpu")
 
-ENV_OPTION = typer.Option("dev", "--env", "-e", help="Environment whose boxes these are (environments.<env>.gpu_dev).")
+ENV_OPTION = typer.Option("dev", "--env", "-e", callback=not_empty, help="Environment whose boxes these are (environments.<env>.gpu_dev).")
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON.")
-NAME = typer.Argument(..., help="Box name from environments.<env>.gpu_dev in damso.toml.")
+NAME = typer.Argument(..., callback=not_empty, help="Box name from environments.<env>.gpu_dev in damso.toml.")
 
 
 def _target(ctx: typer.Context, env: str, name: str | None, json_out: bool = False):
@@ -67,7 +67,7 @@ def start(
     name: str = NAME,
     env: str = ENV_OPTION,
     ssh_wait: bool = typer.Option(True, "--ssh-wait/--no-ssh-wait", help="Wait until port 22 answers (skipped in the sandbox)."),
-    ssh_timeout: float = typer.Option(300, "--ssh-timeout", min=1, help="Seconds to wait for SSH."),
+    ssh_timeout: float = typer.Option(300, "--ssh-timeout", min=1, max=3600, help="Seconds to wait for SSH."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply gpu-dev stack deletes and replacements without asking."),
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -115,7 +115,7 @@ A box running longer than its warn_after_hours is named in a warning on stderr."
 @gpu.command("status", epilog=STATUS_EPILOG)
 def status(
     ctx: typer.Context,
-    name: str | None = typer.Argument(None, help="One box (default: all of the environment's)."),
+    name: str | None = typer.Argument(None, callback=not_empty, help="One box (default: all of the environment's)."),
     env: str = ENV_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -160,13 +160,13 @@ def ssh(
     from damso_ops.errors import DamsoError, UsageError
     from damso_ops.hosts import devbox
 
+    if exec_ and ctx.obj.config().environment(env).sandbox:  # before AWS
+        raise UsageError("--exec cannot reach a sandbox box: emulated instances run no SSH server.")
     target = _target(ctx, env, name)
     argv = devbox.ssh_argv(target, name, list(extra or []))
     if not exec_:
         out().print(shlex.join(argv), markup=False)
         return
-    if target.aws.emulated:
-        raise UsageError("--exec cannot reach a sandbox box: emulated instances run no SSH server.")
     if not shutil.which("ssh"):
         raise DamsoError("ssh is not on the PATH.", hint="Install an OpenSSH client.")
     os.execvp("ssh", argv)

@@ -16,6 +16,7 @@ from damso_ops.cli.common import (
     confirm_plans,
     connect,
     events,
+    not_empty,
     print_result,
     typed_confirmation,
 )  # fmt: skip
@@ -26,7 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ENV_OPTION = typer.Option("dev", "--env", "-e", help="Environment whose LiveKit server this is.")
+ENV_OPTION = typer.Option("dev", "--env", "-e", callback=not_empty, help="Environment whose LiveKit server this is.")
 
 
 def _target(ctx: typer.Context, env: str, json_out: bool = False, converge_local: bool = False):
@@ -149,10 +150,10 @@ def keys(
 @app.command(epilog="[bold]Examples[/]\n\n  damso livekit token --room demo --identity alice\n\n  damso livekit token --room demo --identity bot --ttl 600")
 def token(
     ctx: typer.Context,
-    room: str = typer.Option(..., "--room", help="Room to join."),
-    identity: str = typer.Option(..., "--identity", help="Participant identity."),
+    room: str = typer.Option(..., "--room", callback=not_empty, help="Room to join."),
+    identity: str = typer.Option(..., "--identity", callback=not_empty, help="Participant identity."),
     ttl: int = typer.Option(3600, "--ttl", min=1, max=30 * 86400, help="Seconds the token is valid."),
-    name: Optional[str] = typer.Option(None, "--name", help="Display name."),
+    name: Optional[str] = typer.Option(None, "--name", callback=not_empty, help="Display name."),
     env: str = ENV_OPTION,
 ) -> None:
     """Mint a join token locally with the stored keys, for quick tests."""
@@ -189,13 +190,18 @@ def _change_webhooks(ctx, env, add, remove, converge_local, wait, timeout, json_
 def webhook_command(name: str, argument_help: str, doc: str, add: bool):
     def command(
         ctx: typer.Context,
-        url: str = typer.Argument(..., help=argument_help),
+        url: str = typer.Argument(..., callback=not_empty, help=argument_help),
         env: str = ENV_OPTION,
         wait: bool = WAIT_OPTION,
         timeout: Optional[float] = TIMEOUT_OPTION,
         converge_local: bool = CONVERGE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
+        if add:  # before the config's environment, AWS or the deploy lock
+            from damso_ops.deploy.livekit import check_url
+
+            ctx.obj.json = json_out
+            check_url(url)
         _change_webhooks(ctx, env, url if add else None, None if add else url, converge_local, wait, timeout, json_out)
 
     command.__doc__ = doc
@@ -253,9 +259,12 @@ def down(
 ) -> None:
     """Destroy the LiveKit stack (instance, Elastic IP, DNS record). Its keys stay in SSM."""
     from damso_ops.deploy import destroy, lock
+    from damso_ops.hosts import livekit
 
-    target = _target(ctx, env, json_out)
+    ctx.obj.json = json_out
+    livekit.require_role(env, ctx.obj.config().environment(env))
     typed_confirmation(env, confirm, f"{env}'s LiveKit server", f"{env}'s LiveKit server for the whole team")
+    target = _target(ctx, env, json_out)
     on_event = events(json_out)
     with lock.for_target(target, "livekit down", on_event=on_event, create=False):
         destroyed = destroy.destroy(target, destroy.order(target, ["livekit"]), on_event=on_event)

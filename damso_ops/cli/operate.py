@@ -13,9 +13,11 @@ from damso_ops.cli.common import (
     LOCK_TIMEOUT_OPTION,
     TIMEOUT_OPTION,
     WAIT_OPTION,
+    DAY,
     ask,
     connect,
     events,
+    not_empty,
     print_result,
 )  # fmt: skip
 
@@ -68,20 +70,19 @@ def _short(value: str | None, n: int = 12) -> str:
     return value.split(":", 1)[1][:n] if value.startswith("sha256:") else value[:n]
 
 
-def _located(ctx: typer.Context, env: str, json_out: bool):
-    """(deploy.Target, operate.Where) of env; --json also shapes error output."""
-    from damso_ops.deploy import pipeline as deploy
-    from damso_ops.operate import status as operate
-    ctx.obj.json = json_out
-    target = deploy.connect(ctx.obj.config(), env)
-    return target, operate.locate(target)
+def _located(ctx: typer.Context, env: str, json_out: bool, converge_local: bool = False):
+    """(deploy.Target, operate.Deployed) of env; --json also shapes error output."""
+    from damso_ops.operate.deployed import find_deployed
+
+    target = connect(ctx, env, json_out, converge_local)
+    return target, find_deployed(target)
 
 
 def status(
     ctx: typer.Context,
     env: str = ENV_ARG,
     stale_after: Optional[float] = typer.Option(
-        None, "--stale-after", min=1, help="Seconds after which a host's last report counts as stale (default 900; sandbox: not judged)."
+        None, "--stale-after", min=1, max=DAY, help="Seconds after which a host's last report counts as stale (default 900; sandbox: not judged)."
     ),
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -125,7 +126,7 @@ def status(
 def releases(
     ctx: typer.Context,
     env: str = ENV_ARG,
-    limit: int = typer.Option(20, "--limit", "-n", min=0, help="How many releases to show, newest first (0: all)."),
+    limit: int = typer.Option(20, "--limit", "-n", min=0, max=10000, help="How many releases to show, newest first (0: all)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     from damso_ops.console import out, print_json
@@ -162,7 +163,7 @@ def releases(
 def rollback(
     ctx: typer.Context,
     env: str = ENV_ARG,
-    to: Optional[str] = typer.Option(None, "--to", help="Release id (default: the one before the current release)."),
+    to: Optional[str] = typer.Option(None, "--to", callback=not_empty, help="Release id (default: the one before the current release)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Roll back without asking."),
     wait: bool = WAIT_OPTION,
     timeout: Optional[float] = TIMEOUT_OPTION,
@@ -170,9 +171,15 @@ def rollback(
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
+    import re
+
     from damso_ops.deploy import lock
+    from damso_ops.errors import UsageError
     from damso_ops.operate import rollback as lib
 
+    ctx.obj.json = json_out
+    if to is not None and not re.fullmatch(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{10}", to):
+        raise UsageError(f"--to {to!r} is not a release id (like 20260101T100000Z-1a2b3c4d5e).", hint=f"See 'damso releases {env}'.")
     target, where = _located(ctx, env, json_out, converge_local)
     manifest, pointer = lib.rollback_target(target.store(where.artifact_bucket), to)
     current = (pointer or {}).get("release") or "none"
@@ -189,15 +196,20 @@ def rollback(
 def logs(
     ctx: typer.Context,
     env: str = ENV_ARG,
-    role: str = typer.Argument(..., help="Role, e.g. api."),
-    service: Optional[str] = typer.Argument(None, help="Container (compose service) name; default: all of the role's."),
-    lines: int = typer.Option(50, "--lines", "-n", min=0, help="Last lines per container (hosts keep up to 50)."),
+    role: str = typer.Argument(..., callback=not_empty, help="Role, e.g. api."),
+    service: Optional[str] = typer.Argument(None, callback=not_empty, help="Container (compose service) name; default: all of the role's."),
+    lines: int = typer.Option(50, "--lines", "-n", min=0, max=1000, help="Last lines per container (hosts keep up to 50)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     from damso_ops.console import out, print_json
     from damso_ops.operate import logs as lib
+    from damso_ops.errors import UsageError
     from damso_ops.redact import redact
 
+    ctx.obj.json = json_out
+    roles = ctx.obj.config().environment(env).roles
+    if role not in roles:  # before AWS: a typo is not a question for the state bucket
+        raise UsageError(f"Unknown role {role!r} in {env} (roles: {', '.join(sorted(roles)) or 'none'}).")
     target, where = _located(ctx, env, json_out)
     found = lib.logs(target.store(where.artifact_bucket), where, role, service, lines)
     if json_out:

@@ -7,6 +7,11 @@ from typing import Optional
 
 import typer
 
+from damso_ops.cli.common import ENV_ARG, not_empty
+
+ROLE_ARG = typer.Argument(..., callback=not_empty, help="Role from environments.<env>.roles in damso.toml.")
+NAME_ARG = typer.Argument(..., callback=not_empty, help="Like API_JWT_SECRET.")
+
 app = typer.Typer(
     help="Secrets in SSM Parameter Store (SecureString), never in git, Terraform or S3.\n\n"
     "damso secrets set prod api API_JWT_SECRET   (value from stdin or a hidden prompt)",
@@ -14,23 +19,32 @@ app = typer.Typer(
 )
 
 
-def _ssm(ctx: typer.Context, env: str, role: str | None):
-    from damso_ops.cli.common import connect
+def _check(ctx: typer.Context, env: str, role: str | None, name: str | None = None) -> None:
+    """Environment, role and secret name, checked before AWS is reached."""
+    from damso_ops import secrets
     from damso_ops.errors import UsageError
 
     roles = ctx.obj.config().environment(env).roles
     if role is not None and role not in roles:
         raise UsageError(f"Unknown role '{role}' in {env} (roles: {', '.join(sorted(roles)) or 'none'}).")
+    if name is not None:
+        secrets.parameter(env, role, name)
+
+
+def _ssm(ctx: typer.Context, env: str, role: str | None, name: str | None = None):
+    from damso_ops.cli.common import connect
+
+    _check(ctx, env, role, name)
     return connect(ctx, env).aws.client("ssm")
 
 
 @app.command("set")
 def set_(
     ctx: typer.Context,
-    env: str = typer.Argument(...),
-    role: str = typer.Argument(...),
-    name: str = typer.Argument(..., help="Like API_JWT_SECRET."),
-    from_env: Optional[str] = typer.Option(None, "--from-env", help="Read the value from this environment variable."),
+    env: str = ENV_ARG,
+    role: str = ROLE_ARG,
+    name: str = NAME_ARG,
+    from_env: Optional[str] = typer.Option(None, "--from-env", callback=not_empty, help="Read the value from this environment variable."),
 ) -> None:
     """Store a secret. The value comes from --from-env, stdin, or a hidden prompt; never from the command line."""
     import os
@@ -39,7 +53,7 @@ def set_(
     from damso_ops.console import err
     from damso_ops.errors import UsageError
 
-    ssm = _ssm(ctx, env, role)
+    _check(ctx, env, role, name)
     if from_env:
         value = os.environ.get(from_env, "")
         if not value:
@@ -48,15 +62,17 @@ def set_(
         value = sys.stdin.read().rstrip("\n")
     else:
         value = typer.prompt(f"{name} for {role} of {env}", hide_input=True, err=True)
-    secrets.put(ssm, env, role, name, value)
+    if not value:
+        raise UsageError(f"The value for secret {name} is empty; nothing stored.")
+    secrets.put(_ssm(ctx, env, role), env, role, name, value)
     err().print(f"stored {secrets.parameter(env, role, name)}", markup=False)
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    env: str = typer.Argument(...),
-    role: Optional[str] = typer.Argument(None),
+    env: str = ENV_ARG,
+    role: Optional[str] = typer.Argument(None, callback=not_empty, help="Only this role's secrets."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """List secret names (never values)."""
@@ -75,13 +91,13 @@ def list_(
 @app.command("rm")
 def rm(
     ctx: typer.Context,
-    env: str = typer.Argument(...),
-    role: str = typer.Argument(...),
-    name: str = typer.Argument(...),
+    env: str = ENV_ARG,
+    role: str = ROLE_ARG,
+    name: str = NAME_ARG,
 ) -> None:
     """Delete a secret."""
     from damso_ops import secrets
     from damso_ops.console import err
 
-    secrets.remove(_ssm(ctx, env, role), env, role, name)
+    secrets.remove(_ssm(ctx, env, role, name), env, role, name)
     err().print(f"removed {secrets.parameter(env, role, name)}", markup=False)

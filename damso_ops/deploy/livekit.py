@@ -13,7 +13,7 @@ import secrets as pysecrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from damso_ops import redact, secrets
+from damso_ops import redact, secrets, values
 from damso_ops.config import Environment
 from damso_ops.deploy.store import ReleaseStore
 from damso_ops.errors import UsageError
@@ -90,7 +90,7 @@ def webhook_urls(env_cfg: Environment, added: list[str]) -> list[str]:
 
 
 def check_url(url: str) -> None:
-    if not HTTPS_URL.match(url):
+    if not HTTPS_URL.match(url) or values.https_url(url):
         raise UsageError(f"{url!r} is not an https:// URL; LiveKit webhook receivers must be reached over TLS "
                          "(like https://3.sodam.store/webhook/livekit).")  # fmt: skip
 
