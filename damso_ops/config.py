@@ -98,6 +98,15 @@ class Role(Model):
     services: list[Name] = Field(default=[], description="images this role runs, from the build manifest")
     compose_template: str | None = Field(default=None, description="default compose/<role>.yml.j2")
     health_timeout: int = Field(default=600, ge=10, le=86400)
+    count: int = Field(default=1, ge=1, le=20, description="instances of this role, spread over the availability zones")
+    drain_timeout: int = Field(
+        default=300, ge=0, le=3600,
+        description="the most seconds an instance behind the load balancer is drained before its containers are replaced",
+    )  # fmt: skip
+    stop_grace_period: str = Field(
+        default="10s", pattern=r"^([0-9]+(us|ms|s|m|h))+$",
+        description="how long each container has after SIGTERM before it is killed (compose syntax: 30s, 10m, 1m30s)",
+    )  # fmt: skip
     env: dict[EnvVarName, str] = Field(default={}, description="non-secret settings; ${stack.output} references")
     secrets: list[EnvVarName] = Field(default=[], description="names only; values live in SSM")
 
@@ -168,6 +177,11 @@ class Environment(Model):
     zone_id: Annotated[str, _checked(values.zone_id)] = Field(default="", description="Route53 hosted zone of the domain (edge, livekit records)")
     certificate_arn: Annotated[str, _checked(values.certificate_arn)] = Field(default="", description="ACM certificate for the edge stack")
     sandbox: bool = Field(default=False, description="run against damso's embedded AWS emulator")
+    host_imds_url: str = Field(
+        default="", pattern=r"^(https?://[A-Za-z0-9.:\[\]-]+)?$",
+        description="sandbox only: the instance metadata service (IMDSv2) the hosts' user-data points them at, "
+        "e.g. a test's fake one on 127.0.0.1; real hosts use 169.254.169.254",
+    )  # fmt: skip
     stacks: list[Name] = Field(default=[], description="extra stacks besides shared and the roles' own")
     ssh_cidrs: list[Cidr] = []
     allow_ssh_from_anywhere: bool = Field(default=False, description="ssh_cidrs may hold 0.0.0.0/0 (refused otherwise)")
@@ -176,6 +190,19 @@ class Environment(Model):
     livekit: LiveKit = LiveKit()
     roles: dict[Name, Role] = {}
     gpu_dev: dict[Name, GpuDevBox] = Field(default={}, description="GPU dev boxes: damso dev gpu start|stop|status|ssh")
+    rollout: list[list[Name]] = Field(
+        default=[], description='waves of roles, e.g. [["api"], ["web"], ["agent"]]: a wave moves once the one before is healthy'
+    )
+    rollback: bool = Field(default=True, description="a failed wave's roles go back to the release they ran (--no-rollback: stay)")
+    rollback_earlier_waves: bool = Field(
+        default=False, description="on a failed wave, earlier waves go back too (the waves only make sense together)"
+    )
+
+    def waves(self, roles=None) -> list[list[str]]:
+        """The rollout's waves, restricted to `roles` (default all); one wave of everything without `rollout`."""
+        wanted = list(self.roles) if roles is None else list(roles)
+        waves = self.rollout or [list(self.roles)]
+        return [w for w in ([r for r in wave if r in wanted] for wave in waves) if w]
 
     def box_ssh_cidrs(self, box: str) -> list[str]:
         """Who may reach a GPU dev box's port 22: its own ssh_cidrs, else the environment's."""
@@ -256,6 +283,16 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
         if "livekit" in env.roles and not env.domain and (env.zone_id or env.livekit.tls):
             what = "livekit.tls" if env.livekit.tls else "zone_id"
             problems.append((f"environments.{env_name}.domain", f"is required by {what} (the LiveKit DNS name is <subdomain>.<domain>)"))
+        listed = [r for wave in env.rollout for r in wave]
+        for role in sorted({r for r in listed if listed.count(r) > 1}):
+            problems.append((f"environments.{env_name}.rollout", f"lists role {role!r} more than once"))
+        for role in sorted(set(listed) - set(env.roles)):
+            problems.append((f"environments.{env_name}.rollout", f"names role {role!r}, which is not under roles"))
+        if env.rollout and set(env.roles) - set(listed):
+            missing = ", ".join(sorted(set(env.roles) - set(listed)))
+            problems.append((f"environments.{env_name}.rollout", f"leaves out {missing}: every role moves in some wave"))
+        if env.host_imds_url and not env.sandbox:
+            problems.append((f"environments.{env_name}.host_imds_url", "is only for sandbox environments (real hosts use 169.254.169.254)"))
         for role_name, role in env.roles.items():
             for svc in role.services:
                 if svc not in cfg.services:

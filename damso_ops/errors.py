@@ -7,6 +7,7 @@ class DamsoError(Exception):
     """An error the user can act on: one clear sentence, shown without a traceback."""
 
     exit_code = 1
+    data: dict | None = None  # extra fields for --json output (e.g. a halted rollout's state)
 
     def __init__(self, message: str, *, hint: str | None = None, details: str | None = None):
         super().__init__(message)

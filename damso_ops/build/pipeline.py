@@ -12,62 +12,20 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from damso_ops.build import images, sources
 from damso_ops.build import manifest as manifests
+from damso_ops.build.jobs import ImageJob, RefRequest, check_request, labels, plan
 from damso_ops.build.manifest import BuildManifest, ImageRecord
 from damso_ops.config import Config, Service
 from damso_ops.errors import DamsoError, UsageError
 
 log = logging.getLogger("damso.build")
 
-DEFAULT_PLATFORM = "linux/amd64"
 Event = Callable[[str, str, str], None]  # (service, phase, message)
-
-
-@dataclass(frozen=True)
-class RefRequest:
-    """--ref REF (all repos) and --ref repo=REF (one repo), parsed."""
-
-    default: str | None = None
-    per_repo: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, values: list[str], known_repos: list[str]) -> "RefRequest":
-        default, per_repo = None, {}
-        for value in values:
-            repo, sep, ref = value.partition("=")
-            if not sep:
-                if default is not None:
-                    raise UsageError(f"--ref given twice without a repository ('{default}' and '{value}').")
-                default = value
-                continue
-            if repo not in known_repos:
-                raise UsageError(f"--ref {value}: unknown repository '{repo}' (known: {', '.join(sorted(known_repos))}).")
-            if not ref:
-                raise UsageError(f"--ref {value}: the ref after '=' is empty.")
-            per_repo[repo] = ref
-        return cls(default, per_repo)
-
-    def for_repo(self, repo: str, fallback: str) -> str:
-        return self.per_repo.get(repo) or self.default or fallback
-
-
-@dataclass(frozen=True)
-class ImageJob:
-    """One image to produce: decided entirely before anything is built."""
-
-    service: str
-    source: sources.Resolved
-    spec_repository: str
-    key_tag: str  # sha-<12>[-<args hash>]: the registry lookup key
-    tags: tuple[str, ...]
-    build_args: Mapping[str, str]
-    context: str
-    dockerfile: str
 
 
 @dataclass
@@ -79,59 +37,6 @@ class Outcome:
     error: str | None = None
     log_tail: str = ""
     seconds: float = 0.0
-
-
-def build_args_for(name: str, svc: Service, cfg: Config, env: str | None) -> dict[str, str]:
-    args = dict(svc.build_args)
-    if svc.env_build_args:
-        if env is None:
-            raise UsageError(
-                f"Service '{name}' bakes per-environment settings into its image "
-                f"({', '.join(svc.env_build_args)}); pass --env ENV."
-            )
-        env_cfg = cfg.environment(env)
-        args.update({k: env_cfg.build_args[k] for k in svc.env_build_args})
-    return args
-
-
-def key_tag(sha: str, build_args: Mapping[str, str], platform: str) -> str:
-    """sha-<12>, plus a hash when build args or a non-default platform shape the image."""
-    tag = f"sha-{sha[:12]}"
-    if build_args or platform != DEFAULT_PLATFORM:
-        blob = "\n".join(f"{k}={v}" for k, v in sorted(build_args.items())) + f"\nplatform={platform}"
-        tag += "-" + hashlib.sha256(blob.encode()).hexdigest()[:8]
-    return tag
-
-
-def plan(
-    cfg: Config,
-    services: dict[str, Service],
-    resolved: dict[str, sources.Resolved],
-    env: str | None,
-    platform: str,
-) -> list[ImageJob]:
-    image_jobs = []
-    for name, svc in services.items():
-        src = resolved[svc.repo]
-        args = build_args_for(name, svc, cfg, env)
-        key = key_tag(src.sha, args, platform)
-        tags = [key]
-        if src.kind in ("tag", "branch"):
-            ref_tag = images.tag_safe(src.ref)
-            tags.append(f"{ref_tag}-{env}" if svc.env_build_args else ref_tag)
-        image_jobs.append(
-            ImageJob(
-                service=name,
-                source=src,
-                spec_repository=cfg.registry.image_repo(svc.image),
-                key_tag=key,
-                tags=tuple(tags),
-                build_args=args,
-                context=svc.context,
-                dockerfile=svc.dockerfile,
-            )
-        )
-    return image_jobs
 
 
 def resolve_all(
@@ -157,15 +62,6 @@ def fetch_all(resolved: dict[str, sources.Resolved], cache_root: Path, jobs: int
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         paths = pool.map(lambda r: sources.checkout(r, cache_root), resolved.values())
         return dict(zip(resolved, paths))
-
-
-def labels(job: ImageJob, created: str) -> dict[str, str]:
-    return {
-        "org.opencontainers.image.revision": job.source.sha,
-        "org.opencontainers.image.source": job.source.url,
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.ref.name": job.source.ref,
-    }
 
 
 def build_one(
@@ -299,12 +195,7 @@ def build(
     environ: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """The whole of `damso build`. Bad input fails before anything is fetched or built."""
-    services = cfg.select_services(service_names)
-    refs = RefRequest.parse(ref_values, list(cfg.repositories))
-    if env is not None:
-        cfg.environment(env)
-    for name, svc in services.items():
-        build_args_for(name, svc, cfg, env)  # --env missing → fail now, not mid-build
+    services, refs = check_request(cfg, service_names, ref_values, env, platform)
     auth = None
     if push:
         auth = images.credentials(cfg.registry, environ)

@@ -61,7 +61,7 @@ class DamsoGroup(TyperGroup):
         except DamsoError as exc:
             if isinstance(ctx.obj, State) and ctx.obj.verbose:
                 traceback.print_exc()
-            _render_error(ctx, exc.message, exc.hint, exc.details)
+            _render_error(ctx, exc.message, exc.hint, exc.details, exc.data)
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
@@ -100,7 +100,7 @@ def _explain_os_error(exc: Exception) -> DamsoError | None:
     return None
 
 
-def _render_error(ctx, message: str, hint: str | None, details: str | None) -> None:
+def _render_error(ctx, message: str, hint: str | None, details: str | None, data: dict | None = None) -> None:
     from rich.markup import escape
 
     from damso_ops.console import err, print_json
@@ -109,7 +109,7 @@ def _render_error(ctx, message: str, hint: str | None, details: str | None) -> N
     obj = getattr(ctx, "obj", None)
     state = obj if isinstance(obj, State) else State()
     if state.json:
-        print_json({"error": message, "hint": hint, "details": details})
+        print_json({"error": message, "hint": hint, "details": details, **(data or {})})
     console = err()
     console.print("[bold red]Error:[/] " + escape(redact(message) + (f" {redact(hint)}" if hint else "")), markup=True)
     if details:

@@ -31,6 +31,9 @@ DEPLOY_EPILOG = """\
   damso deploy prod --only api              one role; the others keep their release files\n
   damso deploy sandbox --converge-local     on the embedded emulator, containers on this machine\n
   damso deploy prod --lock-timeout 600      wait up to 10 min if another deploy holds the lock\n
+  damso deploy prod --no-rollback           a failed wave stays as it is, for debugging\n
+Roles move in the waves of environments.<env>.rollout, each healthy before the next;
+a failed wave halts the rollout (exit 4) and, by default, goes back to its previous release.
 Without a TTY (or with CI set) nothing is applied unless --yes is given.
 One deploy, rollback or destroy per environment at a time; see 'damso unlock'."""
 
@@ -58,6 +61,10 @@ def deploy(
     converge_local: bool = CONVERGE_OPTION,
     jobs: int = typer.Option(4, "--jobs", "-j", min=1, max=32, help="Stacks planned and applied at once."),
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
+    rollback: Optional[bool] = typer.Option(
+        None, "--rollback/--no-rollback",
+        help="When a wave fails, point its roles back to the release they ran (default: the environment's 'rollback').",
+    ),  # fmt: skip
     json_out: bool = JSON_OPTION,
 ) -> None:
     from damso_ops.console import print_json
@@ -67,7 +74,7 @@ def deploy(
     target = connect(ctx, env, json_out, converge_local)
     result = pipeline.locked_deploy(target, request, lock_timeout=lock_timeout, confirm=confirm_plans(yes),
                                     on_event=events(json_out), wait=wait, timeout=timeout,
-                                    converge_local=converge_local, jobs=jobs)  # fmt: skip
+                                    converge_local=converge_local, jobs=jobs, rollback=rollback)  # fmt: skip
     if json_out:
         print_json(result.to_dict())
     else:
@@ -79,8 +86,11 @@ def _render(result) -> None:
 
     console = out()
     applied = ", ".join(result.applied) or "none"
-    verb = "is now current" if result.changed else "was already current (nothing uploaded)"
+    verb = "rolled out" if result.changed else "was already current (nothing uploaded)"
     console.print(f"{result.env}: release {result.release} {verb}; stacks applied: {applied}.", markup=False)
+    if result.rollout and len(result.rollout.get("waves", [])) > 1:
+        waves = " → ".join(", ".join(w) for w in result.rollout["waves"])
+        console.print(f"  waves: {waves} ({result.rollout.get('state')})", markup=False)
     for instance, report in sorted(result.instances.items()):
         console.print(f"  {report.get('role', '?')} {instance}: {report.get('status')}", markup=False)
 

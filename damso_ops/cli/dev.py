@@ -1,4 +1,4 @@
-"""damso dev gpu start|stop|status|ssh: the team's GPU dev boxes (see damso_ops/devbox.py)."""
+"""damso dev gpu start|stop|status|ssh: the team's GPU dev boxes (see damso_ops/hosts/devbox.py)."""
 
 from __future__ import annotations
 
@@ -40,15 +40,15 @@ def _confirm(yes: bool):
 
 
 def _line(st) -> str:
-    from damso_ops.hosts import devbox
+    from damso_ops.hosts import devbox_status
     from damso_ops.timing import format_duration
 
     if st.instance is None:
-        return f"{st.name}: {devbox.NOT_CREATED}"
+        return f"{st.name}: {devbox_status.NOT_CREATED}"
     i = st.instance
     ips = f"public {i.public_ip or '-'}, private {i.private_ip or '-'}"
     uptime = f", up {format_duration(st.uptime)}" if st.uptime is not None else ""
-    return f"{st.name}: {st.state}, {i.instance_type} ({devbox.format_price(st.hourly)}), {ips}{uptime} [{i.id}]"
+    return f"{st.name}: {st.state}, {i.instance_type} ({devbox_status.format_price(st.hourly)}), {ips}{uptime} [{i.id}]"
 
 
 START_EPILOG = """\

@@ -98,15 +98,18 @@ def status(
     else:
         console = out()
         console.print(f"{env}: current release {result.current or 'none'} (created {result.current_created or '?'})", markup=False)
+        if result.rollout and result.rollout.get("state") != "done":
+            console.print(f"rollout of {result.rollout['release']}: {operate.rollout_text(result.rollout)}", markup=False)
         for i in result.instances:
             if i["instance_id"] is None:
                 console.print(f"{i['role']}: not deployed", markup=False)
                 continue
             running = i["release_running"] or "nothing"
-            tag = "current" if running == i["release_current"] else "BEHIND"
+            tag = "current" if running == i["release_desired"] else "BEHIND"
+            rollout = "" if i["rollout"] == "settled" else f", rollout: {i['rollout']}"
             console.print(
                 f"{i['role']} {i['instance_id']} {i['state']} private {i['private_ip'] or '-'} public {i['public_ip'] or '-'}: "
-                f"{i['health']}, runs {running} ({tag}), last report {_ago(i['report_age_seconds'])}",
+                f"{i['health']}, runs {running} ({tag}{rollout}), last report {_ago(i['report_age_seconds'])}",
                 markup=False,
             )
             for c in i["containers"]:
@@ -142,6 +145,10 @@ def releases(
         console.print(f"{env}: no releases yet", markup=False)
     for e in entries:
         mark = "  <- current" if e["current"] else ""
+        outcome = e.get("rollout") or {}
+        if outcome.get("state") in ("halted", "rolled_back"):
+            back = f", rolled back {', '.join(outcome['rolled_back'])}" if outcome.get("rolled_back") else ""
+            mark += f"  [halted at wave {outcome['failed_wave']} ({', '.join(outcome['failed_roles'] or [])}){back}]"
         console.print(f"{e['release']}  {e['created']}  by {e['by']}{mark}", markup=False)
         commits = ", ".join(f"{s}@{_short(i['commit'])}" for s, i in e["images"].items())
         console.print(f"  images: {commits or 'none'}", markup=False)

@@ -18,8 +18,10 @@ Event = Callable[[str, str], None]  # (phase, message)
 BAD = ("unhealthy", "rejected", "failed")
 
 
-def reconcile_command(target: Target, role: str, instance: str, bucket: str) -> Command:
-    """Run a host's reconcile unit on this machine (the sandbox's instances run nothing)."""
+def reconcile_command(target: Target, role: str, instance: str, bucket: str, index: int | None = None) -> Command:
+    """Run a host's reconcile unit on this machine (the sandbox's instances run nothing).
+    index: the instance's number when its role has several; they share this machine's
+    engine, so each gets its own compose project (and DAMSO_INSTANCE_INDEX for ports)."""
     workdir = target.state_dir / "sandbox" / "hosts" / instance
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "reconcile.py"
@@ -34,14 +36,18 @@ def reconcile_command(target: Target, role: str, instance: str, bucket: str) -> 
         "DAMSO_NODE_IP": "127.0.0.1",  # no instance metadata here
         "DOCKER_CONFIG": str(workdir / "docker"),
     }
+    if index is not None:
+        env.update(DAMSO_COMPOSE_PROJECT=f"damso-{target.env_name}-{role}-{index}", DAMSO_INSTANCE_INDEX=str(index))
     return Command((sys.executable, str(path)), cwd=workdir, env=env)
 
 
-def converge_locally(target: Target, hosts: dict[str, str], bucket: str, on_event: Event, jobs: int) -> None:
+def converge_locally(target: Target, hosts: dict[str, str], bucket: str, on_event: Event, jobs: int,
+                     index: int | None = None) -> None:  # fmt: skip
+    """Run the reconcile unit of each (role → instance) here, as the host's timer would."""
     def one(item):
         role, instance = item
         on_event("converge", f"{role} ({instance}) on the local Docker engine")
-        run(reconcile_command(target, role, instance, bucket), check=False)
+        run(reconcile_command(target, role, instance, bucket, index), check=False)
 
     parallel(one, sorted(hosts.items()), jobs)
 
@@ -51,17 +57,20 @@ def health_timeout(target: Target, roles, timeout: float | None) -> float:
     return timeout or max((target.env.roles[r].health_timeout for r in roles if r in target.env.roles), default=0) + 60
 
 
-def wait_healthy(store: ReleaseStore, release: str, hosts: dict[str, str], timeout: float, on_event: Event,
-                 poll: float = 2.0) -> dict[str, dict]:  # fmt: skip
-    """Poll the hosts' reports until each runs `release` healthy; raise naming what is not."""
-    wanted = {instance: role for role, instance in hosts.items()}
+def wait_healthy(store: ReleaseStore, release: str, wanted: dict[str, str], timeout: float, on_event: Event,
+                 poll: float = 2.0, since: str | None = None) -> dict[str, dict]:  # fmt: skip
+    """Poll the reports of `wanted` (instance → role) until each runs `release` healthy; raise
+    naming what is not. since: reports older than this (ISO time) are not looked at yet."""
     last: dict[str, str] = {}
     state: dict[str, dict] = {}
+
+    def fresh(report: dict) -> dict:
+        return report if not since or str(report.get("time", "")) >= since[:19] else {}
 
     def probe() -> dict[str, dict] | None:
         found = store.reports()
         state.clear()
-        state.update({i: found.get(i, {}) for i in wanted})
+        state.update({i: fresh(found.get(i, {})) for i in wanted})
         for instance, report in state.items():
             text = f"{wanted[instance]} ({instance}): {report.get('status', 'no report yet')} {report.get('release', '')}".strip()
             if last.get(instance) != text:
@@ -97,12 +106,15 @@ class DeployUnhealthy(DamsoError):
         self.reports = reports
 
 
-def converge_and_wait(target: Target, store: ReleaseStore, release: str, hosts: dict[str, str], *, converge_local: bool,
-                      wait: bool, timeout: float | None, on_event: Event, jobs: int) -> dict[str, dict]:  # fmt: skip
-    """The last steps of a deploy and a rollback: local convergence (sandbox) and the health wait."""
+def converge_and_wait(target: Target, store: ReleaseStore, release: str, hosts: dict[str, list[str]], *,
+                      converge_local: bool, wait: bool, timeout: float | None, on_event: Event) -> dict[str, dict]:  # fmt: skip
+    """Every host at once: local convergence (sandbox), then the health wait. For a settled
+    deploy and a rollback; a rollout moves wave by wave instead (deploy/rollout.py)."""
     if converge_local:
-        converge_locally(target, hosts, store.bucket, on_event, jobs)
+        for role, instances in sorted(hosts.items()):
+            for n, instance in enumerate(instances):
+                converge_locally(target, {role: instance}, store.bucket, on_event, 1, index=n if len(instances) > 1 else None)
     if not wait:
         return {}
-    limit = health_timeout(target, hosts, timeout)
-    return wait_healthy(store, release, hosts, limit, on_event)
+    wanted = {i: role for role, instances in hosts.items() for i in instances}
+    return wait_healthy(store, release, wanted, health_timeout(target, hosts, timeout), on_event)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from damso_ops.deploy import (
     converge,
+    drain,
     livekit,
     lock,
     releases,
     render,
+    rollout,
     stackops,
     stacks,
     terraform,
@@ -44,6 +47,7 @@ class DeployResult:
     instances: dict[str, dict] = field(default_factory=dict)  # instance id → its report
     pending: list[str] = field(default_factory=list)  # plan only: stacks waiting for others
     diffs: dict[str, str] = field(default_factory=dict)  # plan only: role/file → unified diff
+    rollout: dict | None = None  # the rollout's state: waves, previous release per role, outcome
 
     @property
     def healthy(self) -> bool:
@@ -60,6 +64,7 @@ class DeployResult:
             "instances": self.instances,
             "pending": self.pending,
             "diffs": self.diffs,
+            "rollout": self.rollout,
         }
 
 
@@ -84,7 +89,8 @@ def _layers(target: Target, request: DeployRequest, ws: workspace.Workspace, out
             for stack in layer:
                 if stack in by_stack:
                     name, role = by_stack[stack]
-                    user_data[name] = render.render_user_data(target.cfg, target.env_name, name, role, bucket)
+                    user_data[name] = render.render_user_data(target.cfg, target.env_name, name, role, bucket,
+                                                              aws_endpoint=target.aws.endpoint_url)
         on_event("plan", ", ".join(layer))
         for stack in layer:  # init rewrites the shared provider cache: never while a plan of this layer reads it
             stackops.init(ws, stack)
@@ -123,9 +129,11 @@ def _release(target: Target, request: DeployRequest, outputs: dict, store: Relea
     return releases.make(target.env_name, files, image_info, target.cfg.registry.host, request.build.id, settings)
 
 
-def _hosts(target: Target, request: DeployRequest, outputs: dict) -> dict[str, str]:
+def _hosts(target: Target, request: DeployRequest, outputs: dict) -> dict[str, list[str]]:
+    """role → its instance ids (a role with count > 1 has several)."""
     by_stack = stacks.roles_by_stack(target.env)
-    return {by_stack[s][0]: outputs[s]["instance_id"] for s in request.stacks if s in by_stack}
+    return {by_stack[s][0]: list(outputs[s].get("instance_ids") or [outputs[s]["instance_id"]])
+            for s in request.stacks if s in by_stack}  # fmt: skip
 
 
 # ---- plan ---------------------------------------------------------------------------
@@ -169,8 +177,10 @@ def deploy(
     wait: bool = True,
     timeout: float | None = None,
     converge_local: bool = False,
+    rollback: bool | None = None,
 ) -> DeployResult:
-    """Apply what changed, release, make current, converge, wait healthy. Run inside the env's lock."""
+    """Apply what changed, release, roll it out wave by wave (deploy/rollout.py). Run inside the env's lock.
+    rollback None: the environment's setting."""
     _secrets(target, request, on_event, dry_run=False)
     if target.ensure_state_bucket():
         on_event("state", f"created state bucket {target.state_bucket}")
@@ -193,21 +203,64 @@ def deploy(
 
     store = target.store(outputs["shared"]["artifact_bucket"])
     release = _release(target, request, outputs, store)
-    current = store.current()
-    result.release = release.id
-    if current and current.get("content") == release.content:
-        result.release = current["release"]
-        on_event("release", f"{current['release']} is current and unchanged; nothing uploaded")
-    else:
+    hosts = _hosts(target, request, outputs)
+    settled = rollout.settled(store, release.content, request.roles)
+    if settled:
+        result.release = settled
+        on_event("release", f"{settled} is current and unchanged; nothing uploaded")
+        result.instances = _settled_health(target, store, settled, hosts, converge_local=converge_local, wait=wait,
+                                           timeout=timeout, on_event=on_event)  # fmt: skip
+        return result
+    state = store.rollout()
+    if not (state and state.get("content") == release.content and state.get("state") in ("moving", "halted")):
         stats = releases.upload(store, release)
-        store.make_current(release.id, release.content)
-        result.changed, result.uploaded = True, stats.put
-        on_event("release", f"{release.id} uploaded ({stats.put} objects, {stats.skipped} already there) and made current")
-    result.instances = converge.converge_and_wait(
-        target, store, result.release, _hosts(target, request, outputs),
-        converge_local=converge_local, wait=wait, timeout=timeout, on_event=on_event, jobs=jobs,
-    )  # fmt: skip
+        result.uploaded = stats.put
+        on_event("release", f"{release.id} uploaded ({stats.put} objects, {stats.skipped} already there)")
+    state = rollout.begin(store, release.id, release.content, target.env.waves(request.roles), list(target.env.roles))
+    result.release, result.changed, result.rollout = state["release"], True, state
+    if state.get("resumed"):
+        on_event("rollout", f"resuming the rollout of {state['release']} (wave {state['wave']} of {len(state['waves'])})")
+    if not wait:
+        rollout.move_all_at_once(store, state["release"], list(request.roles), hosts)
+        on_event("rollout", f"{state['release']} is current for {', '.join(request.roles)} at once (--no-wait keeps no order)")
+        if converge_local:
+            converge.converge_locally(target, _one_each(hosts), store.bucket, on_event, jobs)
+        return result
+    mover = rollout.Mover(target, store, hosts, converge_local=converge_local, timeout=timeout, on_event=on_event,
+                          drain=drain.drainer(target, outputs, on_event))  # fmt: skip
+    result.instances = rollout.run(state, mover, store, on_event=on_event,
+                                   rollback=target.env.rollback if rollback is None else rollback,
+                                   rollback_earlier=target.env.rollback_earlier_waves)  # fmt: skip
     return result
+
+
+def _one_each(hosts: dict[str, list[str]]) -> dict[str, str]:
+    return {role: instance for role, instances in hosts.items() for instance in instances[:1]}
+
+
+def _settled_health(target: Target, store: ReleaseStore, release: str, hosts: dict[str, list[str]], *,
+                    converge_local: bool, wait: bool, timeout: float | None, on_event: Event) -> dict:  # fmt: skip
+    """Nothing to move: when every host already reports the release healthy (and, on AWS, recently),
+    there is nothing to wait for either; otherwise converge (sandbox) and wait as usual."""
+    wanted = {i: role for role, instances in hosts.items() for i in instances}
+    reports = store.reports()
+    found = {i: reports.get(i, {}) for i in wanted}
+    fresh = target.aws.emulated or all(_age(r) < FRESH for r in found.values())
+    if fresh and releases.all_healthy(found, release):
+        on_event("health", f"every instance already reports {release} healthy; not waiting")
+        return found
+    return converge.converge_and_wait(target, store, release, hosts, converge_local=converge_local, wait=wait,
+                                      timeout=timeout, on_event=on_event)  # fmt: skip
+
+
+FRESH = 300  # seconds: hosts report every minute
+
+
+def _age(report: dict) -> float:
+    try:
+        return (datetime.now(timezone.utc) - datetime.fromisoformat(report["time"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return float("inf")
 
 
 def check(target: Target, request: DeployRequest) -> None:

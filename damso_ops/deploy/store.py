@@ -1,7 +1,11 @@
 """Every S3 key of an environment, spelled in one place, and the release store over them.
 
 Artifact bucket (made by the shared stack):
-  <env>/current                            {"release": id, "content": hash}  (written last)
+  <env>/current                            {"release": id, "content": hash}: where the environment is heading
+  <env>/roles/<role>/current               {"release": id or null}: this role's release during and after a rollout
+  <env>/instances/<instance-id>/current    {"release": id}: one instance moved ahead of its role (count > 1)
+  <env>/rollout.json                       the last rollout: release, previous per role, waves, state
+  <env>/rollouts/<release>.json            each rollout's outcome, for `damso releases`
   <env>/releases/<id>/manifest.json        roles → file → sha256, images, who, when
   <env>/releases/<id>/<role>/<file>
   <env>/reports/<instance-id>.json         written by each host's reconcile unit
@@ -11,9 +15,10 @@ State bucket (made by damso before any stack):
   <env>/<stack>.tfstate.tflock             Terraform's own lock file (use_lockfile)
   <env>/damso.lock                         damso's environment lock
 
-The host's reconcile unit (templates/host/reconcile.py) is a single stdlib+boto3
-file and spells its keys itself; tests/unit/test_store_contract.py holds both to
-this layout.
+A host runs the release of the most specific pointer that exists: its instance's,
+its role's, the environment's. The host's reconcile unit (templates/host/reconcile.py)
+is a single stdlib+boto3 file and spells its keys itself;
+tests/unit/test_store_contract.py holds both to this layout.
 """
 
 from __future__ import annotations
@@ -44,6 +49,19 @@ class Layout:
 
     def file(self, release: str, role: str, name: str) -> str:
         return f"{self.release_prefix(release)}/{role}/{name}"
+
+    def role_pointer(self, role: str) -> str:
+        return f"{self.env}/roles/{role}/current"
+
+    def instance_pointer(self, instance: str) -> str:
+        return f"{self.env}/instances/{instance}/current"
+
+    @property
+    def rollout(self) -> str:
+        return f"{self.env}/rollout.json"
+
+    def outcome(self, release: str) -> str:
+        return f"{self.env}/rollouts/{release}.json"
 
     @property
     def reports_prefix(self) -> str:
@@ -120,6 +138,44 @@ class ReleaseStore:
         """Write the pointer: the last write of a deploy or a rollback. `content` is the release's own
         content hash, so a later deploy of different content sees a change and re-points."""
         self.write(self.keys.current, json.dumps({"release": release, "content": content}).encode())
+
+    def role_release(self, role: str) -> tuple[bool, str | None]:
+        """(whether the role has its own pointer, the release it names: None = nothing yet)."""
+        data = self.read_json(self.keys.role_pointer(role))
+        return (data is not None, (data or {}).get("release"))
+
+    def set_role_release(self, role: str, release: str | None) -> None:
+        self.write(self.keys.role_pointer(role), json.dumps({"release": release}).encode())
+
+    def instance_release(self, instance: str) -> str | None:
+        return (self.read_json(self.keys.instance_pointer(instance)) or {}).get("release")
+
+    def set_instance_release(self, instance: str, release: str) -> None:
+        self.write(self.keys.instance_pointer(instance), json.dumps({"release": release}).encode())
+
+    def clear_instance_release(self, instance: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self.keys.instance_pointer(instance))
+
+    def desired(self, role: str, instance: str) -> str | None:
+        """The release a host runs, as its reconcile unit decides: the most specific pointer."""
+        found = self.instance_release(instance)
+        if found:
+            return found
+        has_role, release = self.role_release(role)
+        return release if has_role else (self.current() or {}).get("release")
+
+    # ---- rollouts ----
+
+    def rollout(self) -> dict | None:
+        return self.read_json(self.keys.rollout)
+
+    def set_rollout(self, state: dict) -> None:
+        self.write(self.keys.rollout, json.dumps(state, indent=2, sort_keys=True).encode())
+        if state.get("state") != "moving":
+            self.write(self.keys.outcome(state["release"]), json.dumps(state, indent=2, sort_keys=True).encode())
+
+    def outcome(self, release: str) -> dict | None:
+        return self.read_json(self.keys.outcome(release))
 
     # ---- releases ----
 

@@ -24,12 +24,12 @@ class Deployed:
     env: str
     state_bucket: str
     artifact_bucket: str
-    hosts: dict[str, dict]  # role → {"instance_id", "private_ip", "public_ip"}
+    hosts: dict[str, list[dict]]  # role → [{"instance_id", "private_ip", "public_ip"}] (count > 1: several)
     missing: tuple[str, ...] = ()  # configured roles with no deployed stack
 
-    def instances(self) -> dict[str, str]:
-        """role → instance id, the shape converge.wait_healthy takes."""
-        return {role: out["instance_id"] for role, out in self.hosts.items()}
+    def instances(self) -> dict[str, list[str]]:
+        """role → its instance ids, the shape converge and rollouts take."""
+        return {role: [h["instance_id"] for h in hosts] for role, hosts in self.hosts.items()}
 
 
 def state_outputs(s3, state_bucket: str, env: str, stack: str) -> dict | None:
@@ -63,7 +63,16 @@ def find_deployed(target: Target) -> Deployed:
     for stack, (role, _) in stacks.roles_by_stack(target.env).items():
         out = state_outputs(s3, bucket, target.env_name, stack)
         if out and out.get("instance_id"):
-            hosts[role] = {k: out.get(k) for k in ("instance_id", "private_ip", "public_ip")}
+            hosts[role] = _hosts(out)
         else:
             missing.append(role)
     return Deployed(target.env_name, bucket, shared["artifact_bucket"], hosts, tuple(sorted(missing)))
+
+
+def _hosts(out: dict) -> list[dict]:
+    """A role stack's instances: instance_ids/private_ips/public_ips (count > 1), else the single ones."""
+    ids = out.get("instance_ids") or [out["instance_id"]]
+    private = out.get("private_ips") or [out.get("private_ip")]
+    public = out.get("public_ips") or [out.get("public_ip")]
+    return [{"instance_id": i, "private_ip": (private + [None] * len(ids))[n], "public_ip": (public + [None] * len(ids))[n]}
+            for n, i in enumerate(ids)]  # fmt: skip

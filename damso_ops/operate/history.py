@@ -29,10 +29,20 @@ def history(store: ReleaseStore, limit: int = 20) -> list[dict]:
             "images": {s: {k: info.get(k) for k in ("image", "commit", "ref", "repository")}
                        for s, info in sorted(m.get("images", {}).items())},
             "changes": _changes(prev, m) if prev else None,
+            "rollout": _outcome(store.outcome(release_id)),
         })
     if limit and len(entries) > limit:
         entries = entries[-limit:]
     return list(reversed(entries))
+
+
+def _outcome(state: dict | None) -> dict | None:
+    """How the release's rollout ended: done, halted at a wave, rolled back (None: before rollouts were recorded)."""
+    if not state:
+        return None
+    failed = state.get("failed") or {}
+    return {"state": state.get("state"), "finished": state.get("finished"), "failed_wave": failed.get("wave"),
+            "failed_roles": failed.get("roles"), "error": failed.get("error"), "rolled_back": state.get("rolled_back")}  # fmt: skip
 
 
 def _changes(old: dict, new: dict) -> dict:

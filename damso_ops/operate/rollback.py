@@ -67,7 +67,6 @@ def rollback(
     wait: bool = True,
     timeout: float | None = None,
     converge_local: bool = False,
-    jobs: int = 4,
     on_event: Event,
 ) -> RollbackResult:
     """Make an earlier release current (no build, no Terraform), then converge and wait like a deploy."""
@@ -75,14 +74,23 @@ def rollback(
     manifest, pointer = rollback_target(store, to)
     release = manifest["release"] if manifest.get("release") else to
     previous = (pointer or {}).get("release")
-    result = RollbackResult(where.env, release, previous, changed=previous != release)
+    hosts = {r: ids for r, ids in where.instances().items() if r in manifest.get("roles", {})}
+    moved = [r for r in hosts if store.role_release(r) != (True, release) or any(store.instance_release(i) for i in hosts[r])]
+    result = RollbackResult(where.env, release, previous, changed=previous != release or bool(moved))
     if result.changed:
+        for role in hosts:  # every role, at once: a rollback returns to a release that ran before
+            for instance in hosts[role]:
+                store.clear_instance_release(instance)
+            store.set_role_release(role, release)
         store.make_current(release, manifest.get("content", ""))
+        state = store.rollout()
+        if state and state.get("state") in ("moving", "halted"):  # an interrupted or halted rollout ends here
+            state.update(state="rolled_back", rolled_back=sorted(hosts), reverted_to=release)
+            store.set_rollout(state)
         on_event("release", f"{release} is current again (was {previous})")
     else:
         on_event("release", f"{release} is already current; nothing changed")
-    hosts = {r: i for r, i in where.instances().items() if r in manifest.get("roles", {})}
     result.waited = wait
     result.instances = converge.converge_and_wait(target, store, release, hosts, converge_local=converge_local,
-                                                  wait=wait, timeout=timeout, on_event=on_event, jobs=jobs)  # fmt: skip
+                                                  wait=wait, timeout=timeout, on_event=on_event)  # fmt: skip
     return result

@@ -32,6 +32,7 @@ class Status:
     current_created: str | None
     instances: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    rollout: dict | None = None  # the last rollout: release, state (moving, done, halted, rolled_back), wave
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,7 @@ class Status:
             "ok": self.ok,
             "problems": self.problems,
             "instances": self.instances,
+            "rollout": self.rollout,
         }
 
 
@@ -62,9 +64,17 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
         result.problems.append(f"{env} has no current release")
     elif manifest is None:
         result.problems.append(f"the current release {current} has no manifest")
+    state = store.rollout()
+    if state:
+        result.rollout = {k: state.get(k) for k in ("release", "state", "wave", "waves", "started", "finished", "rolled_back")}
+        if state.get("failed"):
+            result.rollout["failed"] = {k: state["failed"].get(k) for k in ("wave", "roles", "error")}
+        if state.get("state") in ("halted", "rolled_back"):
+            result.problems.append(f"the rollout of {state['release']} {rollout_text(state)}")
+    manifests = {current: manifest}
     by_image = {info.get("image"): (service, info) for service, info in (manifest or {}).get("images", {}).items()}
 
-    ids = [h["instance_id"] for h in where.hosts.values()]
+    ids = [h["instance_id"] for hosts in where.hosts.values() for h in hosts]
     described = {}
     if ids:
         for page in ec2.get_paginator("describe_instances").paginate(Filters=[{"Name": "instance-id", "Values": ids}]):
@@ -77,11 +87,14 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
         result.problems.append(f"{role}: not deployed (no stack state)")
         result.instances.append({"role": role, "instance_id": None, "state": "not deployed", "problems": ["not deployed"],
                                  "containers": []})  # fmt: skip
-    for role, host in sorted(where.hosts.items()):
+    for role, host in sorted((role, h) for role, hosts in where.hosts.items() for h in hosts):
         instance = host["instance_id"]
         inst = described.get(instance, {})
         report = found.get(instance)
-        expected = _expected_images(store, current, role, manifest)
+        desired = store.desired(role, instance)
+        if desired not in manifests:
+            manifests[desired] = store.manifest(desired) if desired else None
+        expected = _expected_images(store, desired, role, manifests[desired])
         entry = {
             "role": role,
             "instance_id": instance,
@@ -91,6 +104,8 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
             "public_ip": inst.get("PublicIpAddress") or host.get("public_ip"),
             "release_running": (report or {}).get("running"),
             "release_current": current,
+            "release_desired": desired,
+            "rollout": _instance_rollout(state, role, desired),
             "release_reported": (report or {}).get("release"),
             "health": (report or {}).get("status", "no report"),
             "error": (report or {}).get("error"),
@@ -110,8 +125,8 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
                 entry["report_age_seconds"] = int((now - reported).total_seconds())
                 if stale_after is not None and entry["report_age_seconds"] > stale_after:
                     problems.append(f"last report is {entry['report_age_seconds']} s old (more than {int(stale_after)} s): is its reconcile unit running?")
-            if current and report.get("running") != current:
-                problems.append(f"runs {report.get('running') or 'nothing'}, behind current {current}")
+            if desired and report.get("running") != desired:
+                problems.append(f"runs {report.get('running') or 'nothing'}, behind current {desired}")
             if report.get("status") != "healthy":
                 why = f": {report['error']}" if report.get("error") else ""
                 problems.append(f"{report.get('status', 'unknown')} (release {report.get('release')}){why}")
@@ -135,10 +150,31 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
             if not container["ok"]:
                 problems.append(f"container {container['name']}: {container['state']}, health {container['health']}")
             if not container["in_release"]:
-                problems.append(f"container {container['name']} runs {image}, which is not in release {current}")
+                problems.append(f"container {container['name']} runs {image}, which is not in release {desired}")
         result.problems += [f"{role} ({instance}): {p}" for p in problems]
         result.instances.append(entry)
     return result
+
+
+def rollout_text(state: dict) -> str:
+    failed = state.get("failed") or {}
+    where = f"halted at wave {failed.get('wave')} ({', '.join(failed.get('roles', []))})"
+    if state.get("state") == "rolled_back":
+        return f"{where}, rolled back: {', '.join(state.get('rolled_back') or []) or 'nothing'}"
+    return {"moving": f"is moving (wave {state.get('wave')} of {len(state.get('waves', []))})",
+            "done": "is done", "halted": where}.get(state.get("state"), str(state.get("state")))  # fmt: skip
+
+
+def _instance_rollout(state: dict | None, role: str, desired: str | None) -> str:
+    """Where this instance stands in the last rollout: moved, waiting, halted, rolled back, or settled."""
+    if not state or state.get("state") == "done":
+        return "settled"
+    if role in (state.get("rolled_back") or []):
+        return f"rolled back to {desired}"
+    if desired == state.get("release"):
+        return "moved" if state.get("state") == "moving" else f"on {desired}; {rollout_text(state)}"
+    wave = next((n for n, w in enumerate(state.get("waves", []), 1) if role in w), None)
+    return f"waiting for wave {wave}" if state.get("state") == "moving" else rollout_text(state)
 
 
 def _expected_images(store: ReleaseStore, release: str | None, role: str, manifest: dict | None) -> set[str] | None:

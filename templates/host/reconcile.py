@@ -4,20 +4,23 @@
 Installed by user-data, run by a systemd timer and at boot. Standard library
 plus boto3 (Ubuntu's python3-boto3). Reads /etc/damso/host.env:
 DAMSO_ENV, DAMSO_ROLE, DAMSO_BUCKET, AWS_REGION [, DAMSO_INSTANCE_ID,
-DAMSO_WORKDIR, AWS_ENDPOINT_URL for an emulator]. The health timeout comes
-with each release (manifest.json "settings"), so user-data never changes.
+DAMSO_WORKDIR, AWS_ENDPOINT_URL and DAMSO_IMDS_URL for an emulator]. The health
+timeout comes with each release (manifest.json "settings"), so user-data never changes.
 
 Steps: read <env>/current; download this role's files of that release; verify
 every sha256 (a mismatch keeps the running release and is reported); write the
 role's SSM secrets to an env file (0600); fill each X.in into X (0600) with
 those secrets and ${NODE_IP} (instance metadata, IMDSv2); docker login if the role has
 REGISTRY_USERNAME/REGISTRY_PASSWORD; compose pull + up; wait for health;
-write a report to <env>/reports/<instance-id>.json.
+write a report to <env>/reports/<instance-id>.json. A run that finds the release
+already applied fills the X.in files again (the node's address may have changed)
+and restarts the containers that mount a file whose content changed.
 """
 
 import hashlib
 import json
 import os
+import re
 import shutil
 import string
 import subprocess
@@ -32,10 +35,38 @@ import boto3
 LOG_LINES = 50  # every container's last lines go into each report, known secret values masked
 LOG_LINE_CHARS = 500
 MASK = "********"
+GPU_REQUEST = re.compile(r"""(driver|runtime):\s*["']?nvidia""")
+NO_NVIDIA = ("This host has no NVIDIA container runtime, so the GPU containers of role {role} cannot start: "
+             "launch it from an NVIDIA GPU AMI (Deep Learning OSS Nvidia Driver AMI GPU PyTorch, Ubuntu 22.04) "
+             "or install nvidia-container-toolkit.")
 
 
 def now():
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# The environment's S3 layout, as damso_ops/deploy/store.py writes it (a contract test holds both).
+def current_key(env):
+    return f"{env}/current"
+
+
+def release_key(env, release, name):
+    """manifest.json, or ROLE/FILE, of a release."""
+    return f"{env}/releases/{release}/{name}"
+
+
+def report_key(env, instance):
+    return f"{env}/reports/{instance}.json"
+
+
+def pointer_keys(env, role, instance):
+    """Where this host learns its release, most specific first: its instance's pointer (a role
+    with several instances moves one at a time), its role's (rollouts go wave by wave), the env's."""
+    return [f"{env}/instances/{instance}/current", f"{env}/roles/{role}/current", current_key(env)]
+
+
+def secrets_path(env, role):
+    return f"/damso/{env}/{role}/"
 
 
 def metadata(path):
@@ -63,7 +94,9 @@ def node_ip():
 
 
 def fill(folder, values):
-    """Write X (0600) from each release file X.in: ${NAME} from the role's secrets, ${NODE_IP}."""
+    """Write X (0600) from each release file X.in: ${NAME} from the role's secrets, ${NODE_IP}.
+    Returns the paths of the files whose content changed."""
+    changed = []
     for name in sorted(os.listdir(folder)):
         if not name.endswith(".in"):
             continue
@@ -79,10 +112,19 @@ def fill(folder, values):
         missing = sorted(wanted - set(context))
         if missing:
             raise RuntimeError(f"{name} needs {', '.join(missing)}, which the role's SSM parameters do not hold")
-        fd = os.open(os.path.join(folder, name[:-len(".in")]), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        path, text = os.path.join(folder, name[:-len(".in")]), template.substitute(context)
+        if os.path.exists(path):
+            os.chmod(path, 0o600)
+            with open(path) as fh:
+                if fh.read() == text:
+                    continue
+        changed.append(path)
+        # Rewritten in place: a container that bind-mounts the file sees the new content.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # also when the file was there before
         with os.fdopen(fd, "w") as fh:
-            fh.write(template.substitute(context))
+            fh.write(text)
+    return changed
 
 
 def compose_cmd():
@@ -90,6 +132,21 @@ def compose_cmd():
         return os.environ["DAMSO_COMPOSE"].split()
     probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
     return ["docker", "compose"] if probe.returncode == 0 else ["docker-compose"]
+
+
+def has_nvidia_runtime():
+    runtimes = sh(["docker", "info", "--format", "{{json .Runtimes}}"]).stdout
+    return "nvidia" in runtimes or shutil.which("nvidia-container-runtime-hook") is not None
+
+
+def client(session, service):
+    """boto3 before 1.28 (Debian 12's, Ubuntu 22.04's) ignores AWS_ENDPOINT_URL: pass it on."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return session.client(service)
+    from botocore.config import Config
+
+    return session.client(service, endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
 
 
 def sh(argv, **kw):
@@ -113,11 +170,11 @@ class Host:
         self.bucket = os.environ["DAMSO_BUCKET"]
         self.workdir = os.environ.get("DAMSO_WORKDIR", "/var/lib/damso")
         self.health_timeout = 600.0
-        self.project = f"damso-{self.env}-{self.role}"
+        self.project = os.environ.get("DAMSO_COMPOSE_PROJECT") or f"damso-{self.env}-{self.role}"
         self.instance = instance_id()
         session = boto3.session.Session(region_name=os.environ.get("AWS_REGION"))
-        self.s3 = session.client("s3")
-        self.ssm = session.client("ssm")
+        self.s3 = client(session, "s3")
+        self.ssm = client(session, "ssm")
 
     def get(self, key):
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -125,25 +182,23 @@ class Host:
     def report(self, data):
         data.update(instance=self.instance, role=self.role, env=self.env, time=now())
         body = json.dumps(data, indent=2, sort_keys=True).encode()
-        self.s3.put_object(Bucket=self.bucket, Key=f"{self.env}/reports/{self.instance}.json", Body=body,
+        self.s3.put_object(Bucket=self.bucket, Key=report_key(self.env, self.instance), Body=body,
                            ContentType="application/json")
         print(f"damso-reconcile: {data['release']} {data['status']}", file=sys.stderr)
 
     def fetch(self, release):
         """Download and verify this role's files; return the release folder."""
-        prefix = f"{self.env}/releases/{release}"
-        manifest = json.loads(self.get(f"{prefix}/manifest.json"))
+        manifest = json.loads(self.get(release_key(self.env, release, "manifest.json")))
         files = manifest["roles"].get(self.role)
         if files is None:
             raise Rejected(f"release {release} has nothing for role {self.role}")
-        settings = manifest.get("settings", {}).get(self.role, {})
-        self.health_timeout = float(settings.get("health_timeout", self.health_timeout))
+        self.settings(manifest)
         target = os.path.join(self.workdir, "releases", release)
         staging = target + ".partial"
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
         for name, expected in sorted(files.items()):
-            body = self.get(f"{prefix}/{self.role}/{name}")
+            body = self.get(release_key(self.env, release, f"{self.role}/{name}"))
             actual = hashlib.sha256(body).hexdigest()
             if actual != expected:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -155,8 +210,29 @@ class Host:
         os.rename(staging, target)
         return target, manifest
 
+    def settings(self, manifest):
+        settings = manifest.get("settings", {}).get(self.role, {})
+        self.health_timeout = float(settings.get("health_timeout", self.health_timeout))
+
+    def refresh(self, folder):
+        """Fill the applied release's X.in files again: ${NODE_IP} is read on every run (an Elastic IP
+        attached after the first run, a new public IP after a stop/start). Restart what mounts a changed file."""
+        changed = fill(folder, self.write_secrets(folder))
+        users = [c["Id"] for c in self.containers() if any(m.get("Source") in changed for m in c.get("Mounts", []))]
+        if users:
+            print(f"damso-reconcile: {', '.join(map(os.path.basename, changed))} changed; restarting {len(users)} container(s)",
+                  file=sys.stderr)
+            out = sh(["docker", "restart", *users])
+            if out.returncode != 0:
+                raise RuntimeError(f"docker restart failed: {out.stderr.strip()[-2000:]}")
+
+    def check_gpu(self, folder):
+        with open(os.path.join(folder, "compose.yml")) as fh:
+            if GPU_REQUEST.search(fh.read()) and not has_nvidia_runtime():
+                raise RuntimeError(NO_NVIDIA.format(role=self.role))
+
     def write_secrets(self, folder):
-        path = f"/damso/{self.env}/{self.role}/"
+        path = secrets_path(self.env, self.role)
         values = {}
         for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True):
             for p in page["Parameters"]:
@@ -240,7 +316,7 @@ class Host:
 
     def mask_values(self):
         """The role's secret values (and their lines), longest first; None if SSM cannot be read."""
-        path = f"/damso/{self.env}/{self.role}/"
+        path = secrets_path(self.env, self.role)
         values = set()
         try:
             for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True):
@@ -251,24 +327,35 @@ class Host:
             return None
         return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
+    def desired(self):
+        """The release of the most specific pointer that exists (None: nothing to run yet)."""
+        for key in pointer_keys(self.env, self.role, self.instance):
+            try:
+                return json.loads(self.get(key)).get("release")
+            except self.s3.exceptions.NoSuchKey:
+                continue
+        return None
+
     def run(self):
-        try:
-            release = json.loads(self.get(f"{self.env}/current"))["release"]
-        except self.s3.exceptions.NoSuchKey:
+        release = self.desired()
+        if not release:
             print("damso-reconcile: no release yet", file=sys.stderr)
             return 0
         applied_file = os.path.join(self.workdir, "applied")
         applied = open(applied_file).read().strip() if os.path.exists(applied_file) else None
         try:
-            if release == applied:
-                manifest = json.loads(self.get(f"{self.env}/releases/{release}/manifest.json"))
-                settings = manifest.get("settings", {}).get(self.role, {})
-                self.health_timeout = float(settings.get("health_timeout", self.health_timeout))
+            folder = os.path.join(self.workdir, "releases", release)
+            if release == applied and os.path.isdir(folder):
+                self.settings(json.loads(self.get(release_key(self.env, release, "manifest.json"))))
+                self.refresh(folder)
             else:
                 folder, manifest = self.fetch(release)
+                self.check_gpu(folder)
                 self.login(folder, manifest.get("registry"))
                 for step in (("pull",), ("up", "-d", "--remove-orphans")):
                     out = self.compose(folder, *step)
+                    if 'could not select device driver "nvidia"' in out.stderr:
+                        raise RuntimeError(NO_NVIDIA.format(role=self.role))
                     if out.returncode != 0:
                         raise RuntimeError(f"compose {' '.join(step)} failed: {out.stderr.strip()[-2000:]}")
                 with open(applied_file, "w") as fh:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from damso_ops.aws import AwsEndpoint
-from tests.integration.conftest import write_config
+from tests.integration.conftest import sandbox_lifetime, write_config
+from tests.integration.conftest import sandbox_project as make_sandbox_project
 
 pytestmark = pytest.mark.integration
 
@@ -67,63 +67,15 @@ env = {{ {env_toml} }}
 @pytest.fixture(scope="module")
 def sandbox_project(tmp_path_factory, registry, dockerd, busybox_image, git_root):
     """A project with the app built and pushed once; the sandbox server is stopped at the end."""
-    from tests.integration.conftest import APP_FILES, Project, make_repo
-
-    base = tmp_path_factory.mktemp("sandbox")
-    repos = {name: make_repo(git_root, f"{name}-{base.name}", commits=1, files=APP_FILES | {"content.txt": "x\n"})
-             for name in ("app", "site", "broken")}  # fmt: skip
-    root = base / "project"
-    (root / "templates" / "compose").mkdir(parents=True)
-    (root / "templates" / "compose" / "app.yml.j2").write_text(COMPOSE)
-    write_config(root, registry.host, repos, sandbox_toml())
-    env = {
-        "DOCKER_HOST": dockerd.host,
-        "GHCR_USERNAME": registry.username,
-        "GHCR_TOKEN": registry.password,
-        "REGISTRY_USERNAME": registry.username,
-        "REGISTRY_PASSWORD": registry.password,
-        "DAMSO_CACHE_DIR": str(base / "cache"),
-        "DAMSO_CONFIG": None,
-        "DAMSO_STATE_DIR": None,
-        "CI": "true",
-        **SENTINELS,
-        "LIVEKIT_API_KEY": LIVEKIT_API_KEY,
-    }
-    project = Project(root, env, repos, registry)
-    built = project.damso("build", "--ref", "main", "api")
-    assert built.exit_code == 0, built.output
-    project.outputs = [built.output]
-    yield project
-    project.damso("sandbox", "stop")
-    _compose_down_all(root, dockerd.host)
-
-
-def _compose_down_all(root: Path, docker_host: str) -> None:
-    """Remove the containers the local converge started (compose projects damso-sandbox-*)."""
-    import docker
-
-    client = docker.DockerClient(base_url=docker_host)
-    for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
-        if c.labels.get("com.docker.compose.project", "").startswith("damso-sandbox-"):
-            c.remove(force=True)
+    env = {**SENTINELS, "LIVEKIT_API_KEY": LIVEKIT_API_KEY}
+    project = make_sandbox_project(tmp_path_factory.mktemp("sandbox"), registry, dockerd, git_root,
+                                   {"compose/app.yml.j2": COMPOSE}, sandbox_toml(), env)  # fmt: skip
+    with sandbox_lifetime(project, dockerd.host):
+        yield project
 
 
 def deploy(project, *args: str, env: dict | None = None):
-    result = project.damso("deploy", "sandbox", "--yes", "--converge-local", "--json", *args, env=env)
-    project.outputs.append(result.output)
-    data = json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
-    return result, data
-
-
-def aws_of(project) -> AwsEndpoint:
-    server = json.loads((project.root / ".damso" / "sandbox" / "server.json").read_text())
-    return AwsEndpoint("ap-northeast-2", f"http://127.0.0.1:{server['port']}")
-
-
-def artifact_bucket(project) -> str:
-    s3 = aws_of(project).client("s3")
-    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if "tfstate" not in b["Name"]]
-    return bucket
+    return project.run_json("deploy", "sandbox", "--yes", "--converge-local", *args, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +97,8 @@ def test_first_deploy_applies_every_stack_and_reaches_healthy(first_deploy):
 def test_release_in_s3_has_verified_sums_and_pointer_written_last(sandbox_project, first_deploy):
     import hashlib
 
-    s3 = aws_of(sandbox_project).client("s3")
-    bucket = artifact_bucket(sandbox_project)
+    s3 = sandbox_project.aws.client("s3")
+    bucket = sandbox_project.bucket("artifacts")
     release = first_deploy["release"]
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{release}/manifest.json")["Body"].read())
     assert set(manifest["roles"]) == set(ROLES)
@@ -160,6 +112,10 @@ def test_release_in_s3_has_verified_sums_and_pointer_written_last(sandbox_projec
     pointer = s3.get_object(Bucket=bucket, Key="sandbox/current")
     assert json.loads(pointer["Body"].read())["release"] == release
     assert pointer["LastModified"] >= max(times)
+    for role in ROLES:  # the rollout moved each role's own pointer after the environment's
+        role_pointer = s3.get_object(Bucket=bucket, Key=f"sandbox/roles/{role}/current")
+        assert json.loads(role_pointer["Body"].read()) == {"release": release}
+        assert role_pointer["LastModified"] >= pointer["LastModified"]
     assert manifest["images"]["api"]["commit"] == first_deploy_commit(sandbox_project)
 
 
@@ -201,9 +157,9 @@ def test_tampered_artifact_is_refused_and_old_release_keeps_running(sandbox_proj
     from damso_ops.deploy.converge import reconcile_command
     from damso_ops.deploy.store import ReleaseStore
     from damso_ops.deploy.target import Target
-    aws = aws_of(sandbox_project)
+    aws = sandbox_project.aws
     s3 = aws.client("s3")
-    bucket = artifact_bucket(sandbox_project)
+    bucket = sandbox_project.bucket("artifacts")
     current = json.loads(s3.get_object(Bucket=bucket, Key="sandbox/current")["Body"].read())["release"]
     # A new release whose web compose file was changed after its sum was recorded.
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{current}/manifest.json")["Body"].read())
@@ -215,11 +171,12 @@ def test_tampered_artifact_is_refused_and_old_release_keeps_running(sandbox_proj
                 body += b"\n# tampered\n"
             s3.put_object(Bucket=bucket, Key=f"sandbox/releases/tampered-1/{role}/{name}", Body=body)
     s3.put_object(Bucket=bucket, Key="sandbox/releases/tampered-1/manifest.json", Body=json.dumps(manifest).encode())
-    s3.put_object(Bucket=bucket, Key="sandbox/current", Body=json.dumps({"release": "tampered-1", "content": "x"}).encode())
+    store = ReleaseStore(s3, bucket, "sandbox")
+    store.set_role_release("web", "tampered-1")
     try:
         cfg = config.load(sandbox_project.config)
         target = Target(cfg, "sandbox", aws)
-        (instance,) = [i for i, r in ReleaseStore(s3, bucket, "sandbox").reports().items() if r["role"] == "web"]
+        (instance,) = [i for i, r in store.reports().items() if r["role"] == "web"]
         cmd = reconcile_command(target, "web", instance, bucket)
         env = {**os.environ, **cmd.env, "DOCKER_HOST": sandbox_project.env["DOCKER_HOST"]}
         proc = subprocess.run(cmd.argv, cwd=cmd.cwd, env=env, capture_output=True, text=True)
@@ -230,17 +187,20 @@ def test_tampered_artifact_is_refused_and_old_release_keeps_running(sandbox_proj
         (web,) = docker_client.containers.list(filters={"label": "com.docker.compose.project=damso-sandbox-web"})
         assert web.status == "running"
     finally:
-        s3.put_object(Bucket=bucket, Key="sandbox/current", Body=json.dumps({"release": current, "content": manifest["content"]}).encode())
+        store.set_role_release("web", current)
 
 
-def test_unhealthy_release_times_out_and_shows_why(sandbox_project, first_deploy):
+def test_unhealthy_release_halts_rolls_back_and_shows_why(sandbox_project, first_deploy, docker_client):
     write_config(sandbox_project.root, sandbox_project.registry.host, sandbox_project.repos,
                  sandbox_toml("sick", healthy="0", timeout=15))  # fmt: skip
     try:
         result, data = deploy(sandbox_project, "--only", "web", "--timeout", "40")
-        assert result.exit_code == 1
-        assert "is not healthy" in result.output or "did not report healthy" in result.output
+        assert result.exit_code == 4, result.output
+        assert re.fullmatch(r"Rollout of \S+ halted at wave 1 \(web\): Release \S+ is not healthy\.", data["error"]), data
         assert "web (" in result.output and "app: " in result.output and "health unhealthy" in result.output
+        assert data["rollout"]["state"] == "rolled_back" and data["rollout"]["rolled_back"] == ["web"]
+        (web,) = docker_client.containers.list(filters={"label": "com.docker.compose.project=damso-sandbox-web"})
+        assert web.exec_run(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]).output.decode().strip() == "changed from web"
     finally:
         write_config(sandbox_project.root, sandbox_project.registry.host, sandbox_project.repos, sandbox_toml("changed"))
         restored, _ = deploy(sandbox_project)
@@ -249,7 +209,7 @@ def test_unhealthy_release_times_out_and_shows_why(sandbox_project, first_deploy
 
 def test_no_secret_leaks_anywhere(sandbox_project, first_deploy):
     """Sentinel secret values appear in SSM (and the containers) and nowhere else."""
-    aws = aws_of(sandbox_project)
+    aws = sandbox_project.aws
     s3, ssm, ec2 = aws.client("s3"), aws.client("ssm"), aws.client("ec2")
     values = [*SENTINELS.values(), sandbox_project.registry.password]
     stored = ssm.get_parameter(Name="/damso/sandbox/livekit/LIVEKIT_API_SECRET", WithDecryption=True)["Parameter"]
@@ -259,6 +219,13 @@ def test_no_secret_leaks_anywhere(sandbox_project, first_deploy):
         for value in values:
             assert value not in text, f"a secret leaked into {what}"
 
+    # What this test prints itself (so it checks as much when run alone), then all the module printed.
+    for args in (("--verbose", "deploy", "sandbox", "--yes", "--converge-local"), ("plan", "sandbox", "--full"),
+                 ("diff", "sandbox"), ("status", "sandbox"), ("--verbose", "status", "sandbox", "--json"),
+                 ("releases", "sandbox"), ("logs", "sandbox", "api"), ("logs", "sandbox", "livekit", "--json"),
+                 ("secrets", "list", "sandbox"), ("livekit", "status", "--env", "sandbox")):
+        assert sandbox_project.run(*args).exit_code in (0, 1), args  # status exits 1 on any problem
+    assert len(sandbox_project.outputs) >= 12
     for i, output in enumerate(sandbox_project.outputs):
         assert_clean(f"console output #{i}", output)
     for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
@@ -288,19 +255,17 @@ def test_no_secret_leaks_anywhere(sandbox_project, first_deploy):
 
 
 def test_plan_and_diff_show_changes_and_apply_nothing(sandbox_project, first_deploy):
-    s3 = aws_of(sandbox_project).client("s3")
-    bucket = artifact_bucket(sandbox_project)
+    s3 = sandbox_project.aws.client("s3")
+    bucket = sandbox_project.bucket("artifacts")
     before = s3.get_object(Bucket=bucket, Key="sandbox/current")["Body"].read()
-    result = sandbox_project.damso("plan", "sandbox")
-    sandbox_project.outputs.append(result.output)
+    result = sandbox_project.run("plan", "sandbox")
     assert result.exit_code == 0, result.output
     assert "files: unchanged against the current release" in result.stdout
     for stack in ("shared", *ROLES):
         assert f"{stack}: no changes" in result.stdout
     write_config(sandbox_project.root, sandbox_project.registry.host, sandbox_project.repos, sandbox_toml("planned"))
     try:
-        diff = sandbox_project.damso("diff", "sandbox")
-        sandbox_project.outputs.append(diff.output)
+        diff = sandbox_project.run("diff", "sandbox")
         assert diff.exit_code == 0, diff.output
         assert "files: web/role.env changes" in diff.stdout
         assert "\n-APP_MESSAGE=" in diff.stdout and "\n+APP_MESSAGE=planned from web" in diff.stdout
@@ -310,7 +275,7 @@ def test_plan_and_diff_show_changes_and_apply_nothing(sandbox_project, first_dep
 
 
 def test_destroy_needs_typed_confirmation_then_destroys_one_role(sandbox_project, first_deploy):
-    ec2 = aws_of(sandbox_project).client("ec2")
+    ec2 = sandbox_project.aws.client("ec2")
 
     def running_roles() -> set[str]:
         tags = [{t["Key"]: t["Value"] for t in i.get("Tags", [])} for r in ec2.describe_instances()["Reservations"]

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from damso_ops.aws import AwsEndpoint
-from tests.integration.conftest import Project, write_config
+from tests.integration.conftest import sandbox_lifetime, write_config
+from tests.integration.conftest import sandbox_project as make_sandbox_project
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.integration
@@ -72,40 +72,20 @@ ami = "{AMI}"
 def lk(tmp_path_factory, registry, dockerd, docker_client, busybox_image, git_root):
     """A project whose sandbox has a LiveKit role; the emulator is stopped at the end."""
     from damso_ops import sandbox
-    from tests.integration.conftest import APP_FILES, make_repo
 
     base = tmp_path_factory.mktemp("livekit")
-    repos = {name: make_repo(git_root, f"{name}-{base.name}", commits=1, files=APP_FILES | {"content.txt": "x\n"})
-             for name in ("app", "site", "broken")}  # fmt: skip
-    root = base / "project"
-    (root / "templates" / "compose").mkdir(parents=True)
-    (root / "templates" / "compose" / "livekit.yml.j2").write_text(COMPOSE)
     auth = {"username": registry.username, "password": registry.password}
     docker_client.images.get(busybox_image).tag(f"{registry.host}/team/livekit-stand-in", "v1")
     docker_client.images.push(f"{registry.host}/team/livekit-stand-in", "v1", auth_config=auth)
+    env = {"LIVEKIT_API_KEY": None, "LIVEKIT_API_SECRET": None, "GHCR_USERNAME": None, "GHCR_TOKEN": None}
+    project = make_sandbox_project(base, registry, dockerd, git_root, {"compose/livekit.yml.j2": COMPOSE}, "", env, build=False)
+    sandbox.ensure(project.root / ".damso")
+    zone = project.aws.client("route53").create_hosted_zone(Name=DOMAIN, CallerReference=base.name)["HostedZone"]["Id"]
+    write_config(project.root, registry.host, project.repos, livekit_toml(registry.host, zone.split("/")[-1], free_port()))
+    project.compose_prefix = "damso-sandbox-livekit"
+    with sandbox_lifetime(project, dockerd.host):
+        yield project
 
-    server = sandbox.ensure(root / ".damso")
-    aws = AwsEndpoint("ap-northeast-2", server.endpoint_url)
-    zone = aws.client("route53").create_hosted_zone(Name=DOMAIN, CallerReference=base.name)["HostedZone"]["Id"]
-    write_config(root, registry.host, repos, livekit_toml(registry.host, zone.split("/")[-1], free_port()))
-    env = {
-        "DOCKER_HOST": dockerd.host,
-        "REGISTRY_USERNAME": registry.username,
-        "REGISTRY_PASSWORD": registry.password,
-        "DAMSO_CACHE_DIR": str(base / "cache"),
-        "DAMSO_CONFIG": None,
-        "DAMSO_STATE_DIR": None,
-        "LIVEKIT_API_KEY": None,
-        "LIVEKIT_API_SECRET": None,
-        "CI": "true",
-    }
-    project = Project(root, env, repos, registry)
-    project.aws = aws
-    project.outputs = []
-    yield project
-    project.damso("sandbox", "stop")
-    for c in docker_client.containers.list(all=True, filters={"label": "com.docker.compose.project=damso-sandbox-livekit"}):
-        c.remove(force=True)
 
 
 def run(project, *args, env=None):

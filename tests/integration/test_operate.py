@@ -11,14 +11,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from tests.integration.conftest import APP_FILES, Project, make_repo, write_config
-from tests.integration.test_deploy_sandbox import AMI, aws_of
+from tests.integration.conftest import sandbox_lifetime, wait_until, write_config
+from tests.integration.conftest import sandbox_project as make_sandbox_project
+from tests.integration.test_deploy_sandbox import AMI
 
 pytestmark = pytest.mark.integration
 
@@ -64,95 +64,19 @@ env = {{ {env_toml} }}
 
 @pytest.fixture(scope="module")
 def ops_project(tmp_path_factory, registry, dockerd, busybox_image, git_root):
-    base = tmp_path_factory.mktemp("operate")
-    repos = {name: make_repo(git_root, f"{name}-{base.name}", commits=1, files=APP_FILES | {"content.txt": "x\n"})
-             for name in ("app", "site", "broken")}  # fmt: skip
-    root = base / "project"
-    (root / "templates" / "compose").mkdir(parents=True)
-    (root / "templates" / "compose" / "app.yml.j2").write_text(COMPOSE)
-    write_config(root, registry.host, repos, ops_toml())
-    env = {
-        "DOCKER_HOST": dockerd.host,
-        "GHCR_USERNAME": registry.username,
-        "GHCR_TOKEN": registry.password,
-        "REGISTRY_USERNAME": registry.username,
-        "REGISTRY_PASSWORD": registry.password,
-        "APP_SECRET": SECRET,
-        "DAMSO_CACHE_DIR": str(base / "cache"),
-        "DAMSO_CONFIG": None,
-        "DAMSO_STATE_DIR": None,
-        "CI": "true",
-    }
-    project = Project(root, env, repos, registry)
-    built = project.damso("build", "--ref", "main", "api")
-    assert built.exit_code == 0, built.output
-    project.outputs = [built.output]
-    yield project
-    project.damso("sandbox", "stop")
-    import docker
-
-    client = docker.DockerClient(base_url=dockerd.host)
-    for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
-        if c.labels.get("com.docker.compose.project", "").startswith(f"damso-{ENV}-"):
-            c.remove(force=True)
+    project = make_sandbox_project(tmp_path_factory.mktemp("operate"), registry, dockerd, git_root,
+                                   {"compose/app.yml.j2": COMPOSE}, ops_toml(), {"APP_SECRET": SECRET})  # fmt: skip
+    project.compose_prefix = f"damso-{ENV}-"
+    with sandbox_lifetime(project, dockerd.host):
+        yield project
 
 
 def configure(project, **kw) -> None:
     write_config(project.root, project.registry.host, project.repos, ops_toml(**kw))
 
 
-def run(project, *args: str):
-    result = project.damso(*args)
-    project.outputs.append(result.output)
-    return result
-
-
-def run_json(project, *args: str):
-    result = run(project, *args, "--json")
-    return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
-
-
 def deploy(project, *args: str):
-    return run_json(project, "deploy", ENV, "--yes", "--converge-local", *args)
-
-
-def subprocess_env(project) -> dict:
-    env = {**os.environ, **{k: v for k, v in project.env.items() if v is not None}}
-    for k, v in project.env.items():
-        if v is None:
-            env.pop(k, None)
-    return env
-
-
-def spawn_deploy(project) -> subprocess.Popen:
-    """`python3 -m damso_ops deploy` in its own session, so the whole group (terraform too) can be killed."""
-    argv = [sys.executable, "-m", "damso_ops", "--config", str(project.config), "deploy", ENV, "--yes", "--converge-local"]
-    return subprocess.Popen(argv, env=subprocess_env(project), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)  # fmt: skip
-
-
-def state_bucket(project) -> str:
-    s3 = aws_of(project).client("s3")
-    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if f"-{ENV}-tfstate-" in b["Name"]]
-    return bucket
-
-
-def artifact_bucket(project) -> str:
-    s3 = aws_of(project).client("s3")
-    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if f"-{ENV}-artifacts-" in b["Name"]]
-    return bucket
-
-
-def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the deploy ended (exit {proc.returncode}) before {what}: {proc.stdout.read()[-3000:]}")
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
+    return project.run_json("deploy", ENV, "--yes", "--converge-local", *args)
 
 
 def build_commit(project) -> str:
@@ -168,7 +92,7 @@ def first_deploy(ops_project):
 
 
 def test_status_after_deploy_is_healthy_and_shows_commits(ops_project, first_deploy):
-    result, data = run_json(ops_project, "status", ENV)
+    result, data = ops_project.run_json("status", ENV)
     assert result.exit_code == 0, result.output
     assert data["ok"] is True and data["problems"] == [] and data["current"] == first_deploy["release"]
     assert sorted(i["role"] for i in data["instances"]) == list(ROLES)
@@ -180,20 +104,20 @@ def test_status_after_deploy_is_healthy_and_shows_commits(ops_project, first_dep
         (c,) = i["containers"]
         assert c["name"] == "app" and c["service"] == "api" and c["commit"] == commit and c["in_release"]
         assert c["digest"].startswith("sha256:") and c["ok"]
-    plain = run(ops_project, "status", ENV)
+    plain = ops_project.run("status", ENV)
     assert plain.exit_code == 0 and f"commit {commit[:12]}" in plain.stdout and f"{ENV}: ok" in plain.stdout
 
 
 def test_logs_show_every_container_with_secrets_masked(ops_project, first_deploy):
-    result = run(ops_project, "logs", ENV, "web", "app", "--lines", "5")
+    result = ops_project.run("logs", ENV, "web", "app", "--lines", "5")
     assert result.exit_code == 0, result.output
     assert "boot one from web token=********" in result.stdout
-    s3 = aws_of(ops_project).client("s3")
-    bucket = artifact_bucket(ops_project)
+    s3 = ops_project.aws.client("s3")
+    bucket = ops_project.bucket(f"{ENV}-artifacts")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{ENV}/reports/"):
         for obj in page["Contents"]:
             assert SECRET not in s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
-    unknown = run(ops_project, "logs", ENV, "web", "nope")
+    unknown = ops_project.run("logs", ENV, "web", "nope")
     assert unknown.exit_code == 2 and "has no container 'nope' (containers: app)" in unknown.output
 
 
@@ -203,9 +127,9 @@ def test_status_marks_a_rejected_release_and_stale_reports(ops_project, first_de
     from damso_ops.deploy.store import ReleaseStore
     from damso_ops.deploy.target import Target
 
-    aws = aws_of(ops_project)
+    aws = ops_project.aws
     s3 = aws.client("s3")
-    bucket = artifact_bucket(ops_project)
+    bucket = ops_project.bucket(f"{ENV}-artifacts")
     current = first_deploy["release"]
     store = ReleaseStore(s3, bucket, ENV)
     manifest = store.manifest(current)
@@ -219,29 +143,29 @@ def test_status_marks_a_rejected_release_and_stale_reports(ops_project, first_de
     target = Target(config.load(ops_project.config), ENV, aws)
     web = next(i["instance"] for i in first_deploy["instances"].values() if i["role"] == "web")
     cmd = reconcile_command(target, "web", web, bucket)
-    store.make_current("tampered-1", "x")
+    store.set_role_release("web", "tampered-1")
     try:
         proc = subprocess.run(cmd.argv, cwd=cmd.cwd, env={**os.environ, **cmd.env, "DOCKER_HOST": ops_project.env["DOCKER_HOST"]},
                               capture_output=True, text=True)  # fmt: skip
         assert proc.returncode == 1, proc.stderr
-        result, data = run_json(ops_project, "status", ENV)
+        result, data = ops_project.run_json("status", ENV)
         assert result.exit_code == 1
         (web_status,) = [i for i in data["instances"] if i["role"] == "web"]
         assert web_status["health"] == "rejected" and web_status["release_running"] == current
         assert any("behind current tampered-1" in p for p in web_status["problems"])
         assert any("checksum mismatch for web/compose.yml" in p for p in data["problems"])
-        plain = run(ops_project, "status", ENV)
+        plain = ops_project.run("status", ENV)
         assert plain.exit_code == 1 and "(BEHIND)" in plain.stdout and "problem(s)" in plain.stdout
     finally:
-        store.make_current(current, manifest["content"])
+        store.set_role_release("web", current)
         for key in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{ENV}/releases/tampered-1/")["Contents"]]:
             s3.delete_object(Bucket=bucket, Key=key)
     subprocess.run(cmd.argv, cwd=cmd.cwd, env={**os.environ, **cmd.env, "DOCKER_HOST": ops_project.env["DOCKER_HOST"]}, check=True,
                    capture_output=True)  # fmt: skip
     time.sleep(2)
-    stale = run(ops_project, "status", ENV, "--stale-after", "1")
+    stale = ops_project.run("status", ENV, "--stale-after", "1")
     assert stale.exit_code == 1 and "last report is" in stale.stdout
-    assert run(ops_project, "status", ENV).exit_code == 0
+    assert ops_project.run("status", ENV).exit_code == 0
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +181,7 @@ def three_releases(ops_project, first_deploy):
 
 
 def test_release_history_across_three_deploys(ops_project, three_releases):
-    result, data = run_json(ops_project, "releases", ENV)
+    result, data = ops_project.run_json("releases", ENV)
     assert result.exit_code == 0, result.output
     entries = data["releases"]
     assert [e["release"] for e in entries[:3]] == list(reversed(three_releases))
@@ -267,31 +191,31 @@ def test_release_history_across_three_deploys(ops_project, three_releases):
     assert newest["changes"]["images"] == []
     assert "@" in newest["by"] and newest["images"]["api"]["commit"] == build_commit(ops_project)
     assert oldest["changes"] is None  # nothing older to compare with
-    _, data = run_json(ops_project, "releases", ENV, "--limit", "2")
+    _, data = ops_project.run_json("releases", ENV, "--limit", "2")
     assert [e["release"] for e in data["releases"]] == list(reversed(three_releases))[:2]
     assert data["releases"][-1]["changes"] is not None  # compared with the one not shown
-    plain = run(ops_project, "releases", ENV)
+    plain = ops_project.run("releases", ENV)
     assert "<- current" in plain.stdout and "files changed: api/role.env, web/role.env" in plain.stdout
 
 
 def test_rollback_waits_for_the_lock_then_runs_the_named_release(ops_project, three_releases):
     from damso_ops.deploy import lock
     first, _, third = three_releases
-    s3 = aws_of(ops_project).client("s3")
-    refused = run(ops_project, "rollback", ENV, "--to", first)
+    s3 = ops_project.aws.client("s3")
+    refused = ops_project.run("rollback", ENV, "--to", first)
     assert refused.exit_code == 2 and "pass --yes" in refused.output
-    unknown = run(ops_project, "rollback", ENV, "--to", "nope", "--yes")
+    unknown = ops_project.run("rollback", ENV, "--to", "nope", "--yes")
     assert unknown.exit_code == 2 and "has no release 'nope'" in unknown.output
-    other = lock.acquire(s3, state_bucket(ops_project), ENV, "deploy")  # someone else deploying, for 3 s
+    other = lock.acquire(s3, ops_project.bucket(f"{ENV}-tfstate"), ENV, "deploy")  # someone else deploying, for 3 s
     threading.Timer(3, lambda: lock.release(s3, other)).start()
-    result, data = run_json(ops_project, "rollback", ENV, "--to", first, "--yes", "--converge-local", "--lock-timeout", "60")
+    result, data = ops_project.run_json("rollback", ENV, "--to", first, "--yes", "--converge-local", "--lock-timeout", "60")
     assert result.exit_code == 0, result.output
     assert f"lock: waiting for deploy by {other.info['holder']} (pid {other.info['pid']})" in result.output
     assert data["release"] == first and data["previous"] == third and data["changed"] and data["healthy"]
-    result, status = run_json(ops_project, "status", ENV)
+    result, status = ops_project.run_json("status", ENV)
     assert result.exit_code == 0, result.output
     assert status["current"] == first and {i["release_running"] for i in status["instances"]} == {first}
-    assert _lock(s3, state_bucket(ops_project)) is None
+    assert _lock(s3, ops_project.bucket(f"{ENV}-tfstate")) is None
 
 
 def _lock(s3, bucket):
@@ -310,12 +234,12 @@ def _apply_lock(s3, bucket, stack: str):
 def test_concurrent_deploy_is_refused_and_a_killed_one_recovers_after_unlock(ops_project, three_releases):
     """A deploy killed (SIGKILL, with its terraform) while applying; a second one meanwhile is refused.
     Runs after the rollback: the recovering deploy must also re-point from the rolled-back release."""
-    s3 = aws_of(ops_project).client("s3")
-    bucket = state_bucket(ops_project)
+    s3 = ops_project.aws.client("s3")
+    bucket = ops_project.bucket(f"{ENV}-tfstate")
     configure(ops_project, message="four", web_type="t3.medium")  # an in-place instance change: stop, modify, start
-    proc = spawn_deploy(ops_project)
+    proc = ops_project.spawn("deploy", ENV, "--yes", "--converge-local")
     try:
-        wait_for(lambda: _apply_lock(s3, bucket, "web"), 180, "terraform apply of the web stack", proc)
+        wait_until(lambda: _apply_lock(s3, bucket, "web"), 180, "terraform apply of the web stack", proc)
         concurrent, _ = deploy(ops_project)
         holder = _lock(s3, bucket)
     finally:
@@ -328,17 +252,17 @@ def test_concurrent_deploy_is_refused_and_a_killed_one_recovers_after_unlock(ops
 
     refused, _ = deploy(ops_project)
     assert refused.exit_code == 3 and f"(pid {proc.pid})" in refused.output and f"damso unlock {ENV}" in refused.output
-    no_tty = run(ops_project, "unlock", ENV)
+    no_tty = ops_project.run("unlock", ENV)
     assert no_tty.exit_code == 2 and "pass --yes" in no_tty.output and _lock(s3, bucket) is not None
-    unlocked = run(ops_project, "unlock", ENV, "--yes")
+    unlocked = ops_project.run("unlock", ENV, "--yes")
     assert unlocked.exit_code == 0 and f"pid {proc.pid}" in unlocked.stdout, unlocked.output
-    assert run(ops_project, "unlock", ENV, "--yes").stdout.strip() == f"{ENV} is not locked."
+    assert ops_project.run("unlock", ENV, "--yes").stdout.strip() == f"{ENV} is not locked."
 
     result, data = deploy(ops_project)
     assert result.exit_code == 0, result.output
     assert f"removed Terraform lock files left by an interrupted run: {ENV}/web.tfstate.tflock" in result.output
     assert data["changed"] and data["release"] not in three_releases and data["healthy"]
-    result, status = run_json(ops_project, "status", ENV)
+    result, status = ops_project.run_json("status", ENV)
     assert result.exit_code == 0, result.output
     assert status["current"] == data["release"]
     (web,) = [i for i in status["instances"] if i["role"] == "web"]

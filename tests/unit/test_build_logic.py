@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from damso_ops import config
-from damso_ops.build import pipeline as build
+from damso_ops.build import jobs as build
 from damso_ops.build import images
 from damso_ops.build import manifest
 from damso_ops.errors import DamsoError, UsageError

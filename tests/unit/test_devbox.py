@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from damso_ops import config
-from damso_ops.hosts import devbox
+from damso_ops.hosts import devbox, devbox_status
 from damso_ops.hosts import prices
 from damso_ops.deploy import stacks
 from damso_ops.errors import ConfigError, UsageError
@@ -107,7 +107,7 @@ def test_prices():
         assert prices.hourly(t) > 0
     assert prices.hourly("g5.2xlarge") > prices.hourly("g5.xlarge") > prices.hourly("t3.medium")
     assert prices.hourly("p5.48xlarge") is None
-    assert devbox.format_price(1.244) == "$1.244/h" and devbox.format_price(None) == "price unknown"
+    assert devbox_status.format_price(1.244) == "$1.244/h" and devbox_status.format_price(None) == "price unknown"
 
 
 @pytest.mark.parametrize(
@@ -127,14 +127,14 @@ def test_uptime_only_while_running():
 
 
 def test_cost_and_threshold():
-    assert devbox.cost_so_far(1.244, 3 * 3600) == 3.73
-    assert devbox.cost_so_far(None, 3600) is None and devbox.cost_so_far(1.0, None) is None
-    assert devbox.over_threshold(3 * 3600, 2.5) and not devbox.over_threshold(3600, 2.5)
-    assert devbox.over_threshold(0, 0) and not devbox.over_threshold(None, 0)
+    assert devbox_status.cost_so_far(1.244, 3 * 3600) == 3.73
+    assert devbox_status.cost_so_far(None, 3600) is None and devbox_status.cost_so_far(1.0, None) is None
+    assert devbox_status.over_threshold(3 * 3600, 2.5) and not devbox_status.over_threshold(3600, 2.5)
+    assert devbox_status.over_threshold(0, 0) and not devbox_status.over_threshold(None, 0)
 
 
 def status(inst, warn=8.0, configured=True):
-    return devbox.BoxStatus("alice", "dev", "ubuntu", configured, inst, warn if configured else None, now=NOW)
+    return devbox_status.BoxStatus("alice", "dev", "ubuntu", configured, inst, warn if configured else None, now=NOW)
 
 
 def test_status_of_a_long_running_box_warns_with_the_cost():
@@ -154,7 +154,7 @@ def test_status_without_warning_stopped_or_not_created():
     stopped = status(instance(state="stopped"), warn=0)
     assert stopped.warning is None and stopped.login is None and stopped.uptime is None
     missing = status(None)
-    assert missing.state == devbox.NOT_CREATED and missing.hourly is None
+    assert missing.state == devbox_status.NOT_CREATED and missing.hourly is None
     assert missing.to_dict()["instance_id"] is None and missing.warning is None
 
 

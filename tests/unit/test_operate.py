@@ -69,7 +69,7 @@ def instance(ec2) -> str:
 
 
 def where(hosts: dict[str, str], missing=()) -> deployed.Deployed:
-    return deployed.Deployed("prod", STATE, ARTIFACTS, {r: {"instance_id": i, "private_ip": "10.0.0.5", "public_ip": None}
+    return deployed.Deployed("prod", STATE, ARTIFACTS, {r: [{"instance_id": i, "private_ip": "10.0.0.5", "public_ip": None}]
                                                         for r, i in hosts.items()}, tuple(missing))  # fmt: skip
 
 
@@ -274,8 +274,11 @@ def test_find_deployed_reads_the_stacks_state_objects(target):
     put_state(s3, "web", {}, resources=False)  # destroyed
     found = deployed.find_deployed(target)
     assert (found.state_bucket, found.artifact_bucket, found.missing) == (STATE, ARTIFACTS, ("web",))
-    assert found.hosts == {"api": {"instance_id": "i-0api", "private_ip": "10.0.1.5", "public_ip": "3.3.3.3"}}
-    assert found.instances() == {"api": "i-0api"}
+    assert found.hosts == {"api": [{"instance_id": "i-0api", "private_ip": "10.0.1.5", "public_ip": "3.3.3.3"}]}
+    assert found.instances() == {"api": ["i-0api"]}
+    put_state(s3, "web", {"instance_id": "i-1", "instance_ids": ["i-1", "i-2"], "private_ips": ["10.0.1.6", "10.0.2.6"]})
+    assert deployed.find_deployed(target).hosts["web"] == [{"instance_id": "i-1", "private_ip": "10.0.1.6", "public_ip": None},
+                                                           {"instance_id": "i-2", "private_ip": "10.0.2.6", "public_ip": None}]
 
 
 def test_find_deployed_of_a_never_deployed_environment(target):

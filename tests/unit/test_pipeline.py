@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 import pytest
 
 from damso_ops.build.manifest import BuildManifest, ImageRecord, save
-from damso_ops.deploy import converge, destroy, lock, pipeline, request, stackops
+from damso_ops.deploy import destroy, lock, pipeline, request, rollout, stackops
+from damso_ops.deploy.store import ReleaseStore
 from damso_ops.deploy.target import Target
 from damso_ops.errors import ConfigError, DamsoError, UsageError
 from tests.support.fake_terraform import FakeTerraform
@@ -81,12 +82,12 @@ class Project:
 
     def on_event(self, phase: str, message: str) -> None:
         self.events.append((phase, message))
-        if phase == "release" and self.fleet:
-            store = self.target.store(ARTIFACTS)
-            running = store.current()["release"]
-            for out in (OUTPUTS["api"], OUTPUTS["web"]):
-                put_report(store, out["instance_id"], release=running, running=running, status=self.fleet,
-                           containers=[], time=datetime.now(timezone.utc).isoformat())  # fmt: skip
+
+    def host_moved(self, store: ReleaseStore, role: str, release: str | None) -> None:
+        """The hosts: a role's instance reports a release once its role's pointer names it."""
+        if self.fleet and release:
+            put_report(store, OUTPUTS[role]["instance_id"], role=role, release=release, running=release, status=self.fleet,
+                       containers=[], time=datetime.now(timezone.utc).isoformat())  # fmt: skip
 
     def deploy(self, only=None, **options) -> pipeline.DeployResult:
         return pipeline.deploy(self.target, self.request(only), confirm=self.confirm, on_event=self.on_event, jobs=1,
@@ -126,6 +127,13 @@ def project(aws, make_config, monkeypatch, tmp_path) -> Project:
     monkeypatch.setattr(stackops, "run", fake)
     aws.client("s3").create_bucket(Bucket=ARTIFACTS)  # the shared stack's bucket (the fake creates nothing)
     p = Project(Target(cfg, "prod", aws), fake)
+    set_role_release = ReleaseStore.set_role_release
+
+    def moved(store, role, release):
+        set_role_release(store, role, release)
+        p.host_moved(store, role, release)
+
+    monkeypatch.setattr(ReleaseStore, "set_role_release", moved)
     p.s3.meta.events.register("before-parameter-build.s3.PutObject",
                               lambda params, **_: p.puts.append(params["Key"]) if params["Bucket"] == ARTIFACTS else None)  # fmt: skip
     return p
@@ -193,7 +201,10 @@ def test_deploy_uploads_the_release_and_writes_the_pointer_last(project):
     store = project.target.store(ARTIFACTS)
     release = result.release
     files = [f"prod/releases/{release}/{role}/{name}" for role in ("api", "web") for name in ("compose.yml", "role.env")]
-    assert project.release_puts() == [*files, f"prod/releases/{release}/manifest.json", "prod/current"]
+    pointers = ["prod/roles/api/current", "prod/roles/web/current"]  # both roles held where they are (nowhere yet)
+    assert project.release_puts()[:8] == [*files, f"prod/releases/{release}/manifest.json", *pointers, "prod/current"]
+    # then the rollout (one wave: api and web together) moves each role's pointer, recorded in rollout.json
+    assert set(project.release_puts()[8:]) == {"prod/rollout.json", *pointers, f"prod/rollouts/{release}.json"}
     assert result.changed and result.uploaded == 5
     manifest = store.manifest(release)
     assert store.current() == {"release": release, "content": manifest["content"]}
@@ -288,15 +299,20 @@ def test_without_wait_the_deploy_returns_without_reports(project):
     assert result.instances == {} and result.changed
     assert project.target.store(ARTIFACTS).reports() == {}
     assert project.keys("prod/current") == ["prod/current"]
+    store = project.target.store(ARTIFACTS)
+    assert store.role_release("api") == store.role_release("web") == (True, result.release)  # all at once
+    assert store.rollout()["state"] == "done" and store.rollout()["waited"] is False
 
 
 def test_an_unhealthy_report_fails_the_deploy_without_waiting_out_the_timeout(project):
     project.fleet = "unhealthy"
-    with pytest.raises(converge.DeployUnhealthy) as exc:
+    with pytest.raises(rollout.RolloutHalted) as exc:
         project.deploy(timeout=600)
-    release = project.target.store(ARTIFACTS).current()["release"]
-    assert exc.value.message == f"Release {release} is not healthy."
-    assert "api (i-0api): unhealthy" in exc.value.details and "web (i-0web): unhealthy" in exc.value.details
+    state = project.target.store(ARTIFACTS).rollout()
+    release = state["release"]
+    assert exc.value.message.startswith(f"Rollout of {release} halted at wave 1 (api, web): Release {release} is not healthy.")
+    assert "unhealthy" in exc.value.details and exc.value.exit_code == 4
+    assert state["state"] == "rolled_back" and state["failed"]["wave"] == 1
 
 
 # ---- plan ---------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""Both sides of the S3 layout agree: damso's release store and the host's reconcile unit
+(a single stdlib+boto3 file that spells its keys itself)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+from moto import mock_aws
+
+from damso_ops import paths, secrets
+from damso_ops.deploy import releases
+from damso_ops.deploy.store import Layout, ReleaseStore
+
+BUCKET = "damso-contract-artifacts"
+
+
+def _reconcile():
+    spec = importlib.util.spec_from_file_location("reconcile", paths.data_dir("templates") / "host" / "reconcile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def aws(monkeypatch, tmp_path):
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "us-east-1",
+                        "AWS_DEFAULT_REGION": "us-east-1", "DAMSO_ENV": "qa", "DAMSO_ROLE": "api",
+                        "DAMSO_BUCKET": BUCKET, "DAMSO_INSTANCE_ID": "i-0contract", "DAMSO_WORKDIR": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3, boto3.client("ssm", region_name="us-east-1")
+
+
+def test_both_sides_spell_the_same_keys():
+    host, keys = _reconcile(), Layout("qa")
+    assert host.current_key("qa") == keys.current
+    assert host.release_key("qa", "r1", "manifest.json") == keys.manifest("r1")
+    assert host.release_key("qa", "r1", "api/compose.yml") == keys.file("r1", "api", "compose.yml")
+    assert host.report_key("qa", "i-1") == keys.report("i-1")
+    assert host.secrets_path("qa", "api") == secrets.prefix("qa", "api")
+
+
+def test_a_release_the_store_writes_is_what_the_host_fetches(aws):
+    s3, ssm = aws
+    store = ReleaseStore(s3, BUCKET, "qa")
+    release = releases.make("qa", {"api": {"compose.yml": "services: {}\n", "role.env": "A=1\n"}}, {}, "reg", None,
+                            {"api": {"health_timeout": 42}})  # fmt: skip
+    stats = releases.upload(store, release)
+    store.make_current(release.id, release.content)
+    secrets.put(ssm, "qa", "api", "API_TOKEN", "contract-secret-value")
+    assert stats.put == 3 and releases.upload(store, release).put == 0
+
+    host_module = _reconcile()
+    host = host_module.Host()
+    assert json.loads(host.get(host_module.current_key("qa")))["release"] == release.id
+    folder, manifest = host.fetch(release.id)
+    assert manifest["release"] == release.id and host.health_timeout == 42
+    with open(f"{folder}/compose.yml") as fh:
+        assert fh.read() == "services: {}\n"
+    with open(f"{folder}/secrets.env") as fh:
+        assert fh.read() == "API_TOKEN=contract-secret-value\n"
+
+
+def test_a_report_the_host_writes_is_what_the_store_reads(aws):
+    s3, _ = aws
+    _reconcile().Host().report({"release": "r9", "running": "r9", "status": "healthy", "containers": []})
+    (report,) = ReleaseStore(s3, BUCKET, "qa").reports().items()
+    assert report[0] == "i-0contract"
+    assert report[1]["status"] == "healthy" and report[1]["role"] == "api" and report[1]["env"] == "qa"
+
+
+def test_a_tampered_file_is_refused_by_the_host(aws):
+    s3, _ = aws
+    store = ReleaseStore(s3, BUCKET, "qa")
+    release = releases.make("qa", {"api": {"compose.yml": "services: {}\n"}}, {}, "reg", None)
+    releases.upload(store, release)
+    store.write(Layout("qa").file(release.id, "api", "compose.yml"), b"services: {evil: {}}\n")
+    host_module = _reconcile()
+    with pytest.raises(host_module.Rejected, match="checksum mismatch for api/compose.yml"):
+        host_module.Host().fetch(release.id)
+
+
+def test_the_host_reads_the_most_specific_pointer_the_store_writes(aws):
+    s3, _ = aws
+    store = ReleaseStore(s3, BUCKET, "qa")
+    host_module = _reconcile()
+    assert host_module.pointer_keys("qa", "api", "i-1") == [Layout("qa").instance_pointer("i-1"),
+                                                            Layout("qa").role_pointer("api"), Layout("qa").current]
+    host = host_module.Host()
+    assert host.desired() is None
+    store.make_current("r-env", "c")
+    assert host.desired() == store.desired("api", "i-0contract") == "r-env"
+    store.set_role_release("api", None)  # held: a later wave of a first rollout
+    assert host.desired() is None and store.desired("api", "i-0contract") is None
+    store.set_role_release("api", "r-role")
+    assert host.desired() == store.desired("api", "i-0contract") == "r-role"
+    store.set_instance_release("i-0contract", "r-instance")
+    assert host.desired() == store.desired("api", "i-0contract") == "r-instance"
+    store.clear_instance_release("i-0contract")
+    assert host.desired() == "r-role"
