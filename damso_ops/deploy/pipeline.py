@@ -77,31 +77,73 @@ def _secrets(target: Target, request: DeployRequest, on_event: Event, dry_run: b
         on_event("secrets", f"{'would store' if dry_run else 'stored'} in SSM: {', '.join(done)}")
 
 
+def _plan_group(target: Target, ws: workspace.Workspace, group: list[str], outputs: dict, jobs: int, on_event: Event,
+                lock: bool) -> list[terraform.PlanSummary]:  # fmt: skip
+    """Plan stacks in parallel, their inputs from `outputs` (the stacks they depend on)."""
+    by_stack = stacks.roles_by_stack(target.env)
+    user_data = {}
+    if "shared" in outputs:
+        bucket = outputs["shared"]["artifact_bucket"]
+        for stack in [s for s in group if s in by_stack]:
+            name, role = by_stack[stack]
+            user_data[name] = render.render_user_data(target.cfg, target.env_name, name, role, bucket,
+                                                      aws_endpoint=target.aws.endpoint_url)  # fmt: skip
+    for stack in group:  # init rewrites the shared provider cache: never while a plan of this group reads it
+        stackops.init(ws, stack)
+    plans = stackops.parallel(
+        lambda s: stackops.plan(ws, s, stacks.inputs(target.cfg, target.env_name, s, outputs, user_data), lock=lock),
+        group, jobs,
+    )  # fmt: skip
+    for p in plans:
+        on_event("planned", f"{p.stack}: {p.text()}")
+    return plans
+
+
+def _at_once(target: Target, request: DeployRequest, ws: workspace.Workspace, jobs: int, on_event: Event,
+             lock: bool) -> tuple[dict, list[terraform.PlanSummary]] | None:  # fmt: skip
+    """Every stack planned in one parallel group, the inputs from the state of the stacks they
+    depend on: right as long as none of those changes. None (plan layer by layer) when a stack
+    has no state yet or a stack that others depend on has changes."""
+    s3 = target.aws.client("s3")
+    names = list(request.stacks)
+    found = stackops.parallel(lambda s: stackops.state_outputs(s3, target.state_bucket, target.env_name, s), names, jobs)
+    known = dict(zip(names, found))
+    if not all(known.values()):
+        return None
+    on_event("plan", f"{', '.join(names)} (at once: each stack's inputs from the state of those it depends on)")
+    plans = _plan_group(target, ws, names, known, jobs, on_event, lock)
+    upstream = [p.stack for p in plans if not p.empty and any(p.stack in stacks.depends(s) for s in names)]
+    if upstream:
+        on_event("plan", f"{', '.join(upstream)} would change, and other stacks depend on it: planning layer by layer")
+        return None
+    return known, plans
+
+
 def _layers(target: Target, request: DeployRequest, ws: workspace.Workspace, outputs: dict, jobs: int,
-            on_event: Event) -> Iterator[tuple[list[str], list[terraform.PlanSummary]]]:  # fmt: skip
+            on_event: Event, lock: bool) -> Iterator[tuple[list[str], list[terraform.PlanSummary]]]:  # fmt: skip
     """Plan the stacks layer by layer; the caller applies a layer's changes (or stops) before
     the next is planned. Fills `outputs` (stack → its outputs) as layers complete."""
-    by_stack = stacks.roles_by_stack(target.env)
     for layer in stacks.layers(list(request.stacks)):
-        user_data = {}
-        if "shared" in outputs:
-            bucket = outputs["shared"]["artifact_bucket"]
-            for stack in layer:
-                if stack in by_stack:
-                    name, role = by_stack[stack]
-                    user_data[name] = render.render_user_data(target.cfg, target.env_name, name, role, bucket,
-                                                              aws_endpoint=target.aws.endpoint_url)
         on_event("plan", ", ".join(layer))
-        for stack in layer:  # init rewrites the shared provider cache: never while a plan of this layer reads it
-            stackops.init(ws, stack)
-        plans = stackops.parallel(
-            lambda s: stackops.plan(ws, s, stacks.inputs(target.cfg, target.env_name, s, outputs, user_data)), layer, jobs
-        )
-        for p in plans:
-            on_event("planned", f"{p.stack}: {p.text()}")
-        yield layer, plans
+        yield layer, _plan_group(target, ws, layer, outputs, jobs, on_event, lock)
         for stack, out in zip(layer, stackops.parallel(lambda s: stackops.outputs(ws, s), layer, jobs)):
             outputs[stack] = out
+
+
+def _apply(ws: workspace.Workspace, plans: list[terraform.PlanSummary], confirm: Confirm, on_event: Event,
+           jobs: int) -> list[str]:  # fmt: skip
+    """Apply the plans that have changes, once confirm() says yes; return the stacks applied."""
+    changed = [p for p in plans if not p.empty]
+    if not changed:
+        return []
+    if not confirm(changed):
+        raise DamsoError(
+            f"Nothing applied: {', '.join(p.stack for p in changed)} would change and the change was not confirmed.",
+            hint="Pass --yes to apply without asking.",
+        )
+    on_event("apply", ", ".join(p.stack for p in changed))
+    stackops.parallel(lambda p: stackops.apply(ws, p.stack), changed, jobs)
+    return [p.stack for p in changed]
 
 
 def _release(target: Target, request: DeployRequest, outputs: dict, store: ReleaseStore) -> releases.Release:
@@ -148,8 +190,12 @@ def plan(target: Target, request: DeployRequest, *, on_event: Event, jobs: int =
                          hint=f"Run 'damso deploy {target.env_name}'.")  # fmt: skip
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
     result = DeployResult(target.env_name, "", False)
-    outputs: dict[str, dict] = {}
-    for layer, plans in _layers(target, request, ws, outputs, jobs, on_event):
+    fast = _at_once(target, request, ws, jobs, on_event, lock=True)
+    if fast:
+        outputs, result.plans = fast
+    else:
+        outputs, result.plans = {}, []
+    for layer, plans in [] if fast else _layers(target, request, ws, outputs, jobs, on_event, lock=True):
         result.plans += plans
         changed = [p.stack for p in plans if not p.empty]
         pending = [s for s in request.stacks if s not in layer and s not in outputs]
@@ -186,20 +232,17 @@ def deploy(
         on_event("state", f"created state bucket {target.state_bucket}")
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
     result = DeployResult(target.env_name, "", False)
-    outputs: dict[str, dict] = {}
-    for _, plans in _layers(target, request, ws, outputs, jobs, on_event):
-        result.plans += plans
-        changed = [p for p in plans if not p.empty]
-        if not changed:
-            continue
-        if not confirm(changed):
-            raise DamsoError(
-                f"Nothing applied: {', '.join(p.stack for p in changed)} would change and the change was not confirmed.",
-                hint="Pass --yes to apply without asking.",
-            )
-        on_event("apply", ", ".join(p.stack for p in changed))
-        stackops.parallel(lambda p: stackops.apply(ws, p.stack), changed, jobs)
-        result.applied += [p.stack for p in changed]
+    fast = _at_once(target, request, ws, jobs, on_event, lock=False)  # inside damso's own lock
+    if fast:
+        outputs, result.plans = fast
+        result.applied = _apply(ws, result.plans, confirm, on_event, jobs)
+        for stack, out in zip(result.applied, stackops.parallel(lambda s: stackops.outputs(ws, s), result.applied, jobs)):
+            outputs[stack] = out
+    else:
+        outputs = {}
+        for _, plans in _layers(target, request, ws, outputs, jobs, on_event, lock=False):
+            result.plans += plans
+            result.applied += _apply(ws, plans, confirm, on_event, jobs)
 
     store = target.store(outputs["shared"]["artifact_bucket"])
     release = _release(target, request, outputs, store)

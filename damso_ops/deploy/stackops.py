@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from filelock import FileLock
 
 from damso_ops.deploy import terraform, workspace
+from damso_ops.deploy.store import Layout
+from damso_ops.errors import DamsoError
 from damso_ops.runner import run
 
 # Terraform's plugin cache is not safe for concurrent inits (plans and applies are): one
@@ -28,12 +30,13 @@ def init(ws: workspace.Workspace, stack: str) -> None:
     stamp.write_text(key)
 
 
-def plan(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = False) -> terraform.PlanSummary:
-    """Write the stack's inputs and plan it; `terraform show` only when the plan has changes."""
+def plan(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = False, lock: bool = True) -> terraform.PlanSummary:
+    """Write the stack's inputs and plan it; `terraform show` only when the plan has changes.
+    lock=False inside damso's environment lock (see terraform.plan_command)."""
     workspace.write_inputs(ws, stack, values)
     folder = ws.stack_dir(stack)
     init(ws, stack)
-    result = run(terraform.plan_command(folder, ws.env, destroy=destroy), ok_codes=(0, 2))
+    result = run(terraform.plan_command(folder, ws.env, destroy=destroy, lock=lock), ok_codes=(0, 2))
     if result.returncode == 0:
         return terraform.PlanSummary(stack, ())
     shown = run(terraform.show_command(folder, ws.env))
@@ -46,6 +49,23 @@ def apply(ws: workspace.Workspace, stack: str) -> None:
 
 def outputs(ws: workspace.Workspace, stack: str) -> dict:
     return terraform.outputs_from_json(run(terraform.output_command(ws.stack_dir(stack), ws.env)).output)
+
+
+def state_outputs(s3, state_bucket: str, env: str, stack: str) -> dict | None:
+    """A stack's outputs as `terraform output` gives them, read from its state object (no
+    terraform init); None when the stack was never applied or is destroyed."""
+    key = Layout(env).state(stack)
+    try:
+        body = s3.get_object(Bucket=state_bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise DamsoError(f"The Terraform state s3://{state_bucket}/{key} is not JSON.") from None
+    if not data.get("resources") and not data.get("outputs"):
+        return None  # destroyed
+    return {name: out.get("value") for name, out in data.get("outputs", {}).items()}
 
 
 def parallel(fn, items: list, jobs: int) -> list:

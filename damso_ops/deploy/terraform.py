@@ -102,8 +102,14 @@ def init_command(stack_dir: Path, env: dict[str, str]) -> Command:
                backend_config=BACKEND_FILE)  # fmt: skip
 
 
-def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False) -> Command:
-    options = dict(input=False, no_color=_flag(), out=PLAN_FILE, detailed_exitcode=_flag(), lock_timeout="120s")
+def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False, lock: bool = True) -> Command:
+    """lock=False inside damso's own environment lock: no other damso can plan or apply there, and a
+    plan writes nothing to the state, so it need not write Terraform's lock object either."""
+    options = dict(input=False, no_color=_flag(), out=PLAN_FILE, detailed_exitcode=_flag())
+    if lock:
+        options["lock_timeout"] = "120s"
+    else:
+        options["lock"] = False
     if destroy:
         options["destroy"] = _flag()
     return _tf("plan", cwd=stack_dir, env=env, **options)

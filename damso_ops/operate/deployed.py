@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from damso_ops.deploy import stacks
-from damso_ops.deploy.store import Layout, ReleaseStore
+from damso_ops.deploy.stackops import state_outputs
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError
 
@@ -30,22 +29,6 @@ class Deployed:
     def instances(self) -> dict[str, list[str]]:
         """role → its instance ids, the shape converge and rollouts take."""
         return {role: [h["instance_id"] for h in hosts] for role, hosts in self.hosts.items()}
-
-
-def state_outputs(s3, state_bucket: str, env: str, stack: str) -> dict | None:
-    """A stack's outputs as `terraform output` gives them, read from its state object."""
-    key = Layout(env).state(stack)
-    body = ReleaseStore(s3, state_bucket, env).read(key)
-    if body is None:
-        return None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise DamsoError(f"The Terraform state s3://{state_bucket}/{key} is not JSON.") from None
-    if not data.get("resources") and not data.get("outputs"):
-        return None  # destroyed
-    return {name: out.get("value") for name, out in data.get("outputs", {}).items()}
-
 
 
 def find_deployed(target: Target) -> Deployed:

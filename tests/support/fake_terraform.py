@@ -21,6 +21,8 @@ from damso_ops.runner import Command, Result
 ARGV = {
     "init": ("terraform", "init", "-input=false", "-no-color", "-reconfigure", "-backend-config=backend.hcl"),
     "plan": ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode", "-lock-timeout=120s"),
+    # inside damso's own environment lock (a deploy), plans take no Terraform lock
+    "unlocked-plan": ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode", "-lock=false"),
     "destroy-plan": ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode",
                      "-lock-timeout=120s", "-destroy"),
     "show": ("terraform", "show", "-json", "-no-color", "damso.tfplan"),
@@ -30,7 +32,9 @@ ARGV = {
 
 
 class FakeTerraform:
-    def __init__(self, wanted: dict[str, list[str]], outputs: dict[str, dict]):
+    def __init__(self, wanted: dict[str, list[str]], outputs: dict[str, dict], on_state=None):
+        """on_state(stack, outputs or None): what an apply leaves in the S3 backend (None: destroyed)."""
+        self.on_state = on_state or (lambda stack, outputs: None)
         self.wanted = {stack: list(addresses) for stack, addresses in wanted.items()}
         self.outputs = outputs
         self.resources: dict[str, set[str]] = {}
@@ -45,6 +49,8 @@ class FakeTerraform:
     def apply_all(self) -> None:
         """Every stack as if applied earlier (by another deploy)."""
         self.resources = {stack: set(addresses) for stack, addresses in self.wanted.items()}
+        for stack in self.wanted:
+            self.on_state(stack, self.outputs.get(stack, {}))
 
     def touch(self, stack: str, address: str) -> None:
         """The next plan of `stack` shows `address` to update."""
@@ -66,6 +72,8 @@ class FakeTerraform:
             verb = command.argv[1]
             if verb == "plan" and "-destroy" in command.argv:
                 verb = "destroy-plan"
+            elif verb == "plan" and "-lock=false" in command.argv:
+                verb = "unlocked-plan"
             assert command.argv == ARGV[verb], command.argv
             assert command.cwd.parent.name == "stacks" and command.cwd.name in self.wanted, command.cwd
             assert command.env["TF_IN_AUTOMATION"] == "1" and command.env["TF_INPUT"] == "0"
@@ -112,6 +120,7 @@ class FakeTerraform:
             else:
                 have.add(address)
             self.drifted.get(stack, set()).discard(address)
+        self.on_state(stack, self.outputs.get(stack, {}) if have else None)
         return 0, "Apply complete!"
 
     def _output(self, folder: Path, stack: str, argv) -> tuple[int, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from damso_ops.deploy.store import ReleaseStore
+from damso_ops.deploy.store import Layout, ReleaseStore
 
 ACCOUNT = "123456789012"  # what moto's STS answers
 REGION = "us-east-1"  # not a sandbox environment: no emulator process starts
@@ -44,3 +44,12 @@ def project_templates(root: Path, templates: dict[str, str]) -> None:
         path = root / "templates" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+
+
+def put_state(s3, stack: str, outputs: dict | None, resources: bool = True) -> None:
+    """A stack's Terraform state object in prod's state bucket (outputs None: destroyed)."""
+    if STATE not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=STATE)
+    body = {"version": 4, "resources": [{"type": "x"}] if resources and outputs is not None else [],
+            "outputs": {k: {"value": v, "type": "string"} for k, v in (outputs or {}).items()}}  # fmt: skip
+    s3.put_object(Bucket=STATE, Key=Layout("prod").state(stack), Body=json.dumps(body).encode())

@@ -3,17 +3,15 @@ in-process moto with releases written by the release store and hand-written host
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from damso_ops.deploy import releases
-from damso_ops.deploy.store import Layout
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError, UsageError
 from damso_ops.operate import deployed, history, logs, rollback, status
-from tests.support.moto_env import ARTIFACTS, STATE, put_report
+from tests.support.moto_env import ARTIFACTS, STATE, put_report, put_state
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 API_IMAGE = "registry.test/team/api@sha256:" + "1" * 64
@@ -253,12 +251,6 @@ def test_logs_name_what_exists_for_an_unknown_role_or_container(store):
 
 
 # ---- find_deployed ------------------------------------------------------------------
-
-
-def put_state(s3, stack: str, outputs: dict, resources: bool = True) -> None:
-    body = {"version": 4, "resources": [{"type": "x"}] if resources else [],
-            "outputs": {k: {"value": v, "type": "string"} for k, v in outputs.items()}}  # fmt: skip
-    s3.put_object(Bucket=STATE, Key=Layout("prod").state(stack), Body=json.dumps(body).encode())
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from damso_ops.deploy.store import ReleaseStore
 from damso_ops.deploy.target import Target
 from damso_ops.errors import ConfigError, DamsoError, UsageError
 from tests.support.fake_terraform import FakeTerraform
-from tests.support.moto_env import ARTIFACTS, STATE, project_templates, put_report
+from tests.support.moto_env import ARTIFACTS, STATE, project_templates, put_report, put_state
 
 ROLES = """
 [environments.prod.roles.api]
@@ -50,7 +50,7 @@ FIRST_APPLY = [
     "init api", "init web", "plan api", "show api", "plan web", "show web", "confirm api web",
     "apply api", "apply web", "output api", "output web",
 ]  # fmt: skip
-UNCHANGED = ["plan shared", "output shared", "plan api", "plan web", "output api", "output web"]
+UNCHANGED = ["plan shared", "plan api", "plan web"]  # at once: every stack's inputs from the state
 
 
 def image(service: str) -> ImageRecord:
@@ -123,7 +123,7 @@ def project(aws, make_config, monkeypatch, tmp_path) -> Project:
     cfg = make_config(ROLES)
     project_templates(cfg.root, TEMPLATES)
     save(cfg.state_dir, BuildManifest("b1", "2026-01-01T00:00:00+00:00", None, {s: image(s) for s in DIGEST}))
-    fake = FakeTerraform(WANTED, OUTPUTS)
+    fake = FakeTerraform(WANTED, OUTPUTS, on_state=lambda stack, outputs: put_state(aws.client("s3"), stack, outputs))
     monkeypatch.setattr(stackops, "run", fake)
     aws.client("s3").create_bucket(Bucket=ARTIFACTS)  # the shared stack's bucket (the fake creates nothing)
     p = Project(Target(cfg, "prod", aws), fake)
@@ -233,10 +233,23 @@ def test_only_the_changed_stack_is_shown_confirmed_and_applied(project):
     project.fake.log.clear()
     project.fake.touch("web", "module.host.aws_instance.this")
     result = project.deploy()
-    assert project.fake.log == ["plan shared", "output shared", "plan api", "plan web", "show web", "confirm web",
-                                "apply web", "output api", "output web"]  # fmt: skip
+    assert project.fake.log == ["plan shared", "plan api", "plan web", "show web", "confirm web", "apply web",
+                                "output web"]  # at once; only the applied stack's outputs are read again  # fmt: skip
     assert result.applied == ["web"] and [p.text() for p in result.plans] == ["no changes", "no changes", "1 to update"]
     assert not result.changed  # the same files: the release stays
+    assert all("-lock=false" in c.argv for c in project.fake.commands if c.argv[1] == "plan")  # inside damso's lock
+
+
+def test_a_change_to_a_stack_others_depend_on_is_planned_again_layer_by_layer(project):
+    project.deploy()
+    project.fake.log.clear()
+    project.fake.touch("shared", "aws_vpc.main")
+    result = project.deploy()
+    assert project.fake.log == ["plan shared", "show shared", "plan api", "plan web",  # at once, then thrown away
+                                "plan shared", "show shared", "confirm shared", "apply shared", "output shared",
+                                "plan api", "plan web", "output api", "output web"]  # fmt: skip
+    assert result.applied == ["shared"]
+    assert ("plan", "shared would change, and other stacks depend on it: planning layer by layer") in project.events
 
 
 def test_a_refused_confirm_names_the_stacks_applies_nothing_and_unlocks(project):
@@ -341,8 +354,9 @@ def test_plan_applies_uploads_and_points_nothing(project):
     project.fake.apply_all()  # the stacks exist, no release was ever made
     project.fake.touch("api", "module.host.aws_instance.this")
     result = project.plan()
-    assert project.fake.log == ["init shared", "plan shared", "output shared", "init api", "init web", "plan api",
-                                "show api", "plan web", "output api", "output web"]  # fmt: skip
+    assert project.fake.log == ["init shared", "init api", "init web", "plan shared", "plan api", "show api",
+                                "plan web"]  # at once: every stack has state  # fmt: skip
+    assert all("-lock-timeout=120s" in c.argv for c in project.fake.commands if c.argv[1] == "plan")  # no damso lock
     assert [p.text() for p in result.plans] == ["no changes", "1 to update", "no changes"]
     assert result.release and not result.changed and result.pending == []
     assert sorted(result.diffs) == ["api/compose.yml", "api/role.env", "web/compose.yml", "web/role.env"]
