@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from damso_ops.cli.common import not_empty
+
 HELP = "Build images for services at a git ref, push them, record commit → digest."
 EPILOG = """\
 [bold]Examples[/]\n
@@ -25,27 +27,29 @@ def _default_jobs() -> int:
 
 def build(
     ctx: typer.Context,
-    services: Optional[List[str]] = typer.Argument(None, help="Services to build (default: all)."),
+    services: Optional[List[str]] = typer.Argument(None, callback=not_empty, help="Services to build (default: all)."),
     ref: List[str] = typer.Option(
-        [], "--ref", "-r", help="REF for every repository, or REPO=REF for one (repeatable). Default: each repository's default_ref."
+        [], "--ref", "-r", callback=not_empty, help="REF for every repository, or REPO=REF for one (repeatable). Default: each repository's default_ref."
     ),
-    env: Optional[str] = typer.Option(None, "--env", "-e", help="Environment whose build args are baked in (for services that need it)."),
+    env: Optional[str] = typer.Option(None, "--env", "-e", callback=not_empty, help="Environment whose build args are baked in (for services that need it)."),
     push: bool = typer.Option(True, "--push/--no-push", help="Push to the registry (and skip images already there)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the registry already has the image."),
-    platform: str = typer.Option("linux/amd64", "--platform", help="Target platform."),
-    jobs: int = typer.Option(_default_jobs(), "--jobs", "-j", min=1, help="Services built at once."),
+    platform: str = typer.Option("linux/amd64", "--platform", callback=not_empty, help="Target platform."),
+    jobs: int = typer.Option(_default_jobs(), "--jobs", "-j", min=1, max=32, help="Services built at once."),
     json_out: bool = typer.Option(False, "--json", help="Print the build manifest as JSON."),
 ) -> None:
     from damso_ops import paths
-    from damso_ops.build import pipeline as build_lib
+    from damso_ops.build import images, jobs as build_jobs, pipeline as build_lib
     from damso_ops.build.engine import connect
     from damso_ops.console import print_json
 
     state = ctx.obj
     state.json = json_out
     cfg = state.config()
-    # Validate everything that needs no engine before connecting to one.
-    cfg.select_services(services or [])
+    # Validate everything that needs no engine (services, refs, --env, credentials) before connecting to one.
+    build_jobs.check_request(cfg, services or [], ref, env, platform)
+    if push:
+        images.credentials(cfg.registry)
     client = connect()
     with Progress(verbose=state.verbose) as progress:
         result = build_lib.build(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import typer
@@ -18,13 +19,20 @@ def not_empty(value):
     return value
 
 
+def finite(value):
+    """Option callback: nan and inf are no number of seconds (some typer versions let nan pass min/max)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 ENV_ARG = typer.Argument(..., callback=not_empty, help="Environment name from damso.toml.")
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON.")
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Apply without asking.")
 WAIT_OPTION = typer.Option(True, "--wait/--no-wait", help="Wait until every instance reports the release healthy.")
-TIMEOUT_OPTION = typer.Option(None, "--timeout", min=1, max=DAY, help="Seconds to wait for health (default: from the roles).")
+TIMEOUT_OPTION = typer.Option(None, "--timeout", min=1, max=DAY, callback=finite, help="Seconds to wait for health (default: from the roles).")
 CONVERGE_OPTION = typer.Option(False, "--converge-local", help="Sandbox: run each instance's reconcile unit on this machine.")
-LOCK_TIMEOUT_OPTION = typer.Option(0, "--lock-timeout", min=0, max=DAY, help="Seconds to wait for another deploy's lock (0: refuse at once).")
+LOCK_TIMEOUT_OPTION = typer.Option(0, "--lock-timeout", min=0, max=DAY, callback=finite, help="Seconds to wait for another deploy's lock (0: refuse at once).")
 
 
 def events(json_out: bool = False):

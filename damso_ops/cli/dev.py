@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from damso_ops.cli.common import connect, events, not_empty
+from damso_ops.cli.common import connect, events, finite, not_empty
 
 app = typer.Typer(help="Developer machines: damso dev gpu start|stop|status|ssh NAME.", no_args_is_help=True)
 gpu = typer.Typer(
@@ -67,7 +67,7 @@ def start(
     name: str = NAME,
     env: str = ENV_OPTION,
     ssh_wait: bool = typer.Option(True, "--ssh-wait/--no-ssh-wait", help="Wait until port 22 answers (skipped in the sandbox)."),
-    ssh_timeout: float = typer.Option(300, "--ssh-timeout", min=1, max=3600, help="Seconds to wait for SSH."),
+    ssh_timeout: float = typer.Option(300, "--ssh-timeout", min=1, max=3600, callback=finite, help="Seconds to wait for SSH."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply gpu-dev stack deletes and replacements without asking."),
     json_out: bool = JSON_OPTION,
 ) -> None:

@@ -17,6 +17,7 @@ from damso_ops.cli.common import (
     ask,
     connect,
     events,
+    finite,
     not_empty,
     print_result,
 )  # fmt: skip
@@ -82,7 +83,7 @@ def status(
     ctx: typer.Context,
     env: str = ENV_ARG,
     stale_after: Optional[float] = typer.Option(
-        None, "--stale-after", min=1, max=DAY, help="Seconds after which a host's last report counts as stale (default 900; sandbox: not judged)."
+        None, "--stale-after", min=1, max=DAY, callback=finite, help="Seconds after which a host's last report counts as stale (default 900; sandbox: not judged)."
     ),
     json_out: bool = JSON_OPTION,
 ) -> None:
