@@ -99,15 +99,29 @@ def _plan_group(target: Target, ws: workspace.Workspace, group: list[str], outpu
     return plans
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Every stack planned at once, and the state (ETags) the plans were made from."""
+
+    outputs: dict
+    plans: list
+    etags: dict
+
+
+def _states(target: Target, names: list[str], jobs: int) -> dict[str, tuple[dict | None, str | None]]:
+    s3 = target.aws.client("s3")
+    found = stackops.parallel(lambda s: stackops.read_state(s3, target.state_bucket, target.env_name, s), names, jobs)
+    return dict(zip(names, found))
+
+
 def _at_once(target: Target, request: DeployRequest, ws: workspace.Workspace, jobs: int, on_event: Event,
-             lock: bool) -> tuple[dict, list[terraform.PlanSummary]] | None:  # fmt: skip
+             lock: bool) -> Snapshot | None:  # fmt: skip
     """Every stack planned in one parallel group, the inputs from the state of the stacks they
     depend on: right as long as none of those changes. None (plan layer by layer) when a stack
     has no state yet or a stack that others depend on has changes."""
-    s3 = target.aws.client("s3")
     names = list(request.stacks)
-    found = stackops.parallel(lambda s: stackops.state_outputs(s3, target.state_bucket, target.env_name, s), names, jobs)
-    known = dict(zip(names, found))
+    states = _states(target, names, jobs)
+    known = {s: outputs for s, (outputs, _) in states.items()}
     if not all(known.values()):
         return None
     on_event("plan", f"{', '.join(names)} (at once: each stack's inputs from the state of those it depends on)")
@@ -116,7 +130,7 @@ def _at_once(target: Target, request: DeployRequest, ws: workspace.Workspace, jo
     if upstream:
         on_event("plan", f"{', '.join(upstream)} would change, and other stacks depend on it: planning layer by layer")
         return None
-    return known, plans
+    return Snapshot(known, plans, {s: etag for s, (_, etag) in states.items()})
 
 
 def _layers(target: Target, request: DeployRequest, ws: workspace.Workspace, outputs: dict, jobs: int,
@@ -192,7 +206,7 @@ def plan(target: Target, request: DeployRequest, *, on_event: Event, jobs: int =
     result = DeployResult(target.env_name, "", False)
     fast = _at_once(target, request, ws, jobs, on_event, lock=True)
     if fast:
-        outputs, result.plans = fast
+        outputs, result.plans = fast.outputs, fast.plans
     else:
         outputs, result.plans = {}, []
     for layer, plans in [] if fast else _layers(target, request, ws, outputs, jobs, on_event, lock=True):
@@ -224,17 +238,20 @@ def deploy(
     timeout: float | None = None,
     converge_local: bool = False,
     rollback: bool | None = None,
+    snapshot: Snapshot | None = None,
 ) -> DeployResult:
     """Apply what changed, release, roll it out wave by wave (deploy/rollout.py). Run inside the env's lock.
-    rollback None: the environment's setting."""
+    rollback None: the environment's setting. snapshot: plans made before the lock was taken, used
+    when no stack's state has changed since (Terraform refuses to apply a stale plan anyway)."""
     _secrets(target, request, on_event, dry_run=False)
     if target.ensure_state_bucket():
         on_event("state", f"created state bucket {target.state_bucket}")
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
     result = DeployResult(target.env_name, "", False)
-    fast = _at_once(target, request, ws, jobs, on_event, lock=False)  # inside damso's own lock
+    current = {s: etag for s, (_, etag) in _states(target, list(request.stacks), jobs).items()} if snapshot else None
+    fast = snapshot if snapshot and current == snapshot.etags else _at_once(target, request, ws, jobs, on_event, lock=False)
     if fast:
-        outputs, result.plans = fast
+        outputs, result.plans = dict(fast.outputs), list(fast.plans)
         result.applied = _apply(ws, result.plans, confirm, on_event, jobs)
         for stack, out in zip(result.applied, stackops.parallel(lambda s: stackops.outputs(ws, s), result.applied, jobs)):
             outputs[stack] = out
@@ -266,8 +283,8 @@ def deploy(
     if not wait:
         rollout.move_all_at_once(store, state["release"], list(request.roles), hosts)
         on_event("rollout", f"{state['release']} is current for {', '.join(request.roles)} at once (--no-wait keeps no order)")
-        if converge_local:
-            converge.converge_locally(target, _one_each(hosts), store.bucket, on_event, jobs)
+        converge.converge_and_wait(target, store, state["release"], hosts, converge_local=converge_local, wait=False,
+                                   timeout=timeout, on_event=on_event)  # fmt: skip
         return result
     mover = rollout.Mover(target, store, hosts, converge_local=converge_local, timeout=timeout, on_event=on_event,
                           drain=drain.drainer(target, outputs, on_event))  # fmt: skip
@@ -277,19 +294,12 @@ def deploy(
     return result
 
 
-def _one_each(hosts: dict[str, list[str]]) -> dict[str, str]:
-    return {role: instance for role, instances in hosts.items() for instance in instances[:1]}
-
-
 def _settled_health(target: Target, store: ReleaseStore, release: str, hosts: dict[str, list[str]], *,
                     converge_local: bool, wait: bool, timeout: float | None, on_event: Event) -> dict:  # fmt: skip
     """Nothing to move: when every host already reports the release healthy (and, on AWS, recently),
     there is nothing to wait for either; otherwise converge (sandbox) and wait as usual."""
-    wanted = {i: role for role, instances in hosts.items() for i in instances}
-    reports = store.reports()
-    found = {i: reports.get(i, {}) for i in wanted}
-    fresh = target.aws.emulated or all(_age(r) < FRESH for r in found.values())
-    if fresh and releases.all_healthy(found, release):
+    found = _healthy_now(target, store, release, hosts)
+    if found is not None:
         on_event("health", f"every instance already reports {release} healthy; not waiting")
         return found
     return converge.converge_and_wait(target, store, release, hosts, converge_local=converge_local, wait=wait,
@@ -297,6 +307,14 @@ def _settled_health(target: Target, store: ReleaseStore, release: str, hosts: di
 
 
 FRESH = 300  # seconds: hosts report every minute
+
+
+def _healthy_now(target: Target, store: ReleaseStore, release: str, hosts: dict[str, list[str]]) -> dict | None:
+    """Every host's report when each runs `release` healthy (and, on AWS, reported recently); else None."""
+    reports = store.reports()
+    found = {i: reports.get(i, {}) for instances in hosts.values() for i in instances}
+    fresh = target.aws.emulated or all(_age(r) < FRESH for r in found.values())
+    return found if found and fresh and releases.all_healthy(found, release) else None
 
 
 def _age(report: dict) -> float:
@@ -315,7 +333,35 @@ def check(target: Target, request: DeployRequest) -> None:
 def locked_deploy(target: Target, request: DeployRequest, *, command: str = "deploy", lock_timeout: float = 0,
                   on_event: Event, **options) -> DeployResult:  # fmt: skip
     """The sequence every roll-out uses (deploy, livekit up, webhook changes): check what needs
-    AWS but changes nothing, take the environment's lock, deploy, release the lock."""
+    AWS but changes nothing; look whether anything is to be done at all (if not, nothing is
+    written, not even the lock); take the environment's lock, deploy, release the lock."""
     check(target, request)
+    ahead = _look_ahead(target, request, on_event, options.get("jobs", 4))
+    if isinstance(ahead, DeployResult):
+        return ahead
     with lock.for_target(target, command, timeout=lock_timeout, on_event=on_event):
-        return deploy(target, request, on_event=on_event, **options)
+        return deploy(target, request, on_event=on_event, snapshot=ahead, **options)
+
+
+def _look_ahead(target: Target, request: DeployRequest, on_event: Event, jobs: int) -> DeployResult | Snapshot | None:
+    """Without the lock and writing nothing: plan every stack at once. A DeployResult when nothing
+    is to be done (no plan changes, no secret to store, the release settled and every host
+    reporting it healthy); else the plans, for the deploy to use if no state changes meanwhile."""
+    if not target.bucket_exists(target.state_bucket) or lock.read(target.aws.client("s3"), target.state_bucket, target.env_name):
+        return None
+    ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
+    snapshot = _at_once(target, request, ws, jobs, on_event, lock=False)
+    ssm = target.aws.client("ssm")
+    if snapshot is None or any(not p.empty for p in snapshot.plans) or ensure_secrets(
+            ssm, target.env_name, target.env, target.state_dir, request.roles, dry_run=True):  # fmt: skip
+        return snapshot
+    store = target.store(snapshot.outputs["shared"]["artifact_bucket"])
+    release = _release(target, request, snapshot.outputs, store)
+    settled = rollout.settled(store, release.content, request.roles)
+    hosts = _hosts(target, request, snapshot.outputs)
+    reports = _healthy_now(target, store, settled, hosts) if settled else None
+    if reports is None:
+        return snapshot
+    on_event("release", f"{settled} is current and unchanged; nothing uploaded")
+    on_event("health", f"every instance already reports {settled} healthy; not waiting (nothing was written, not even the lock)")
+    return DeployResult(target.env_name, settled, False, plans=list(snapshot.plans), instances=reports)

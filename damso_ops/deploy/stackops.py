@@ -51,21 +51,25 @@ def outputs(ws: workspace.Workspace, stack: str) -> dict:
     return terraform.outputs_from_json(run(terraform.output_command(ws.stack_dir(stack), ws.env)).output)
 
 
-def state_outputs(s3, state_bucket: str, env: str, stack: str) -> dict | None:
-    """A stack's outputs as `terraform output` gives them, read from its state object (no
-    terraform init); None when the stack was never applied or is destroyed."""
+def read_state(s3, state_bucket: str, env: str, stack: str) -> tuple[dict | None, str | None]:
+    """(a stack's outputs as `terraform output` gives them, its state object's ETag), read from
+    the state object without terraform init; outputs None when never applied or destroyed."""
     key = Layout(env).state(stack)
     try:
-        body = s3.get_object(Bucket=state_bucket, Key=key)["Body"].read()
+        found = s3.get_object(Bucket=state_bucket, Key=key)
     except s3.exceptions.NoSuchKey:
-        return None
+        return None, None
     try:
-        data = json.loads(body)
+        data = json.loads(found["Body"].read())
     except ValueError:
         raise DamsoError(f"The Terraform state s3://{state_bucket}/{key} is not JSON.") from None
     if not data.get("resources") and not data.get("outputs"):
-        return None  # destroyed
-    return {name: out.get("value") for name, out in data.get("outputs", {}).items()}
+        return None, found.get("ETag")  # destroyed
+    return {name: out.get("value") for name, out in data.get("outputs", {}).items()}, found.get("ETag")
+
+
+def state_outputs(s3, state_bucket: str, env: str, stack: str) -> dict | None:
+    return read_state(s3, state_bucket, env, stack)[0]
 
 
 def parallel(fn, items: list, jobs: int) -> list:

@@ -76,6 +76,8 @@ def inputs(
         values.update(
             role=role_name,
             subnet_id=subnets[0],
+            subnet_ids=list(subnets),
+            instance_count=role.count,
             ami_id=role.ami,
             instance_type=role.instance_type_for(role_name),
             volume_size=role.volume_size,

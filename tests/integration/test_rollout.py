@@ -1,6 +1,8 @@
-"""Ordered rollouts in the sandbox: waves api → web → agent, halt and roll back, an interrupted
-rollout completed by the next deploy. Hosts converge for real (the reconcile unit on this
-machine's engine, --converge-local); order is read from S3 object versions, never from sleeps."""
+"""Ordered rollouts in the sandbox: waves api → web → agent, two api instances that never are
+down together, halt and roll back, an interrupted rollout completed by the next deploy. Hosts
+converge for real (the reconcile unit on this machine's engine, --converge-local; the two api
+instances as two compose projects with their own ports); order is read from S3 object
+versions, never from sleeps."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ import json
 import os
 import re
 import signal
+import socket
+import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -24,7 +29,8 @@ COMPOSE = """\
 services:
   app:
     image: {{ images["api"] }}
-    command: ["/bin/busybox", "sh", "-c", "echo \\"$$APP_MESSAGE\\"; mkdir -p /www && echo \\"$$APP_MESSAGE\\" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
+{%% if role == "api" %%}    ports: ["127.0.0.1:%s${DAMSO_INSTANCE_INDEX:-0}:8080"]
+{%% endif %%}    command: ["/bin/busybox", "sh", "-c", "echo \\"$$APP_MESSAGE\\"; mkdir -p /www && echo \\"$$APP_MESSAGE\\" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
     env_file: [{{ env_file }}, {{ secrets_file }}]
     healthcheck:
       test: ["CMD", "/bin/busybox", "sh", "-c", "test \\"$$HEALTHY\\" != 0 && /bin/busybox wget -qO- http://127.0.0.1:8080/ >/dev/null"]
@@ -34,11 +40,28 @@ services:
 """
 
 
+def port_prefix() -> str:
+    """A 4-digit prefix P whose ports P0..P9 are free here: instance i of a role publishes P<i>."""
+    for prefix in range(3100, 6500, 7):
+        try:
+            for i in range(10):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", prefix * 10 + i))
+            return str(prefix)
+        except OSError:
+            continue
+    raise RuntimeError("no free port range")
+
+
+PREFIX = port_prefix()
+
+
 def waves_toml(message: str, broken: str = "") -> str:
     roles = "".join(
         f"""
 [environments.{ENV}.roles.{role}]
 ami = "{AMI}"
+count = {2 if role == "api" else 1}
 services = ["api"]
 compose_template = "compose/app.yml.j2"
 health_timeout = 20
@@ -55,7 +78,7 @@ env = {{ APP_MESSAGE = "{message} from {role}", HEALTHY = "{0 if role == broken 
 @pytest.fixture(scope="module")
 def waves(tmp_path_factory, registry, dockerd, busybox_image, git_root):
     project = make_sandbox_project(tmp_path_factory.mktemp("rollout"), registry, dockerd, git_root,
-                                   {"compose/app.yml.j2": COMPOSE}, waves_toml("one"), {})  # fmt: skip
+                                   {"compose/app.yml.j2": COMPOSE % PREFIX}, waves_toml("one"), {})  # fmt: skip
     project.compose_prefix = f"damso-{ENV}-"
     with sandbox_lifetime(project, dockerd.host):
         started = time.monotonic()
@@ -85,8 +108,12 @@ def versions(project, key: str) -> list[tuple[object, dict]]:
     return sorted(found, key=lambda item: item[0])
 
 
+def instances_of(data: dict, role: str) -> list[str]:
+    return sorted(i for i, r in data["instances"].items() if r["role"] == role)
+
+
 def instance_of(data: dict, role: str) -> str:
-    (instance,) = [i for i, r in data["instances"].items() if r["role"] == role]
+    (instance,) = instances_of(data, role)
     return instance
 
 
@@ -105,8 +132,8 @@ def test_web_moves_only_after_api_reports_the_new_release_healthy(waves):
     assert result.exit_code == 0, result.output
     release = data["release"]
     assert data["rollout"]["state"] == "done" and data["healthy"]
-    api = instance_of(data, "api")
-    healthy_api = [t for t, r in versions(waves, f"{ENV}/reports/{api}.json") if r["running"] == release and r["status"] == "healthy"]
+    healthy_api = [max(min(t for t, r in versions(waves, f"{ENV}/reports/{api}.json")
+                           if r["running"] == release and r["status"] == "healthy") for api in instances_of(data, "api"))]
     web_moves = [t for t, p in versions(waves, f"{ENV}/roles/web/current") if p["release"] == release]
     agent_moves = [t for t, p in versions(waves, f"{ENV}/roles/agent/current") if p["release"] == release]
     web_reports = versions(waves, f"{ENV}/reports/{instance_of(data, 'web')}.json")
@@ -185,3 +212,43 @@ def test_a_deploy_killed_between_waves_is_finished_by_the_next(waves):
     assert data["release"] == state["release"] and data["rollout"]["state"] == "done"
     assert "resuming the rollout of" in result.output
     assert all(r["running"] == state["release"] and r["status"] == "healthy" for r in data["instances"].values())
+
+
+def test_two_api_instances_move_one_at_a_time_and_are_never_down_together(waves):
+    """A prober asks both api instances every 0.5 s during the rollout."""
+    configure(waves, "five")
+    ports = [int(f"{PREFIX}{i}") for i in (0, 1)]
+    seen: list[tuple[bool, bool]] = []
+    stop = threading.Event()
+
+    def up(port: int) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def probe() -> None:
+        while not stop.is_set() and len(seen) < 2400:  # at most 20 minutes
+            seen.append((up(ports[0]), up(ports[1])))
+            stop.wait(0.5)
+
+    assert all(up(port) for port in ports)  # both serve the old release
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    try:
+        result, data = deploy(waves)
+    finally:
+        stop.set()
+        prober.join()
+    assert result.exit_code == 0, result.output
+    assert len(seen) >= 10 and (False, False) not in seen
+    apis = instances_of(data, "api")
+    assert len(apis) == 2 and all(data["instances"][i]["running"] == data["release"] for i in apis)
+    first, second = sorted(apis, key=lambda i: data["instances"][i]["time"])
+    healthy_first = min(t for t, r in versions(waves, f"{ENV}/reports/{first}.json")
+                        if r["running"] == data["release"] and r["status"] == "healthy")  # fmt: skip
+    moved_second = min(t for t, r in versions(waves, f"{ENV}/reports/{second}.json") if r["release"] == data["release"])
+    assert moved_second >= healthy_first, "the second api instance moved before the first was healthy again"
+    for port in ports:
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode().strip() == "five from api"

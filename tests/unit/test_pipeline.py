@@ -412,3 +412,26 @@ def test_destroy_without_a_state_bucket_is_refused(project):
         destroy.destroy(project.target, ["api", "shared"], project.on_event)
     assert exc.value.message == f"prod has no state bucket {STATE}: nothing to destroy."
     assert project.fake.commands == []
+
+
+def test_a_settled_deploy_writes_nothing_not_even_the_lock(project):
+    project.locked_deploy()
+    project.fake.log.clear()
+    writes = []
+    for op in ("PutObject", "DeleteObject"):
+        project.s3.meta.events.register(f"before-parameter-build.s3.{op}",
+                                         lambda params, op=op, **_: writes.append((op, params["Key"])))  # fmt: skip
+    result = project.locked_deploy()
+    assert writes == [] and project.fake.log == UNCHANGED  # plans only: no apply, no lock, no pointer, no report
+    assert not result.changed and result.healthy and result.release == project.target.store(ARTIFACTS).current()["release"]
+    assert ("health", f"every instance already reports {result.release} healthy; not waiting (nothing was written, "
+            "not even the lock)") in project.events  # fmt: skip
+
+
+def test_an_app_change_uses_the_plans_made_before_the_lock(project):
+    project.locked_deploy()
+    project.fake.log.clear()
+    project.templates(web="services:\n  web:\n    image: {{ images['web'] }}\n    restart: always\n")
+    result = project.locked_deploy()
+    assert project.fake.log == UNCHANGED  # planned once, before the lock; the state did not change since
+    assert result.changed and result.applied == [] and result.healthy

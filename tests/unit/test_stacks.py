@@ -57,11 +57,11 @@ def test_role_stack_inputs_come_from_config_and_shared_outputs():
     values = stacks.inputs(c, "prod", "api", {"shared": SHARED}, {"api": "#!/bin/bash"})
     assert values == {
         "project": "damso", "env": "prod", "region": "ap-northeast-2", "vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16",
-        "artifact_bucket": "b", "role": "api", "subnet_id": "priv", "ami_id": "ami-1", "instance_type": "t3.medium",
-        "volume_size": 30, "user_data": "#!/bin/bash", "ssh_cidrs": [],
+        "artifact_bucket": "b", "role": "api", "subnet_id": "priv", "subnet_ids": ["priv"], "instance_count": 1,
+        "ami_id": "ami-1", "instance_type": "t3.medium", "volume_size": 30, "user_data": "#!/bin/bash", "ssh_cidrs": [],
     }  # fmt: skip
     livekit = stacks.inputs(c, "prod", "livekit", {"shared": SHARED}, {"livekit": ""})
-    assert livekit["subnet_id"] == "pub-a"  # LiveKit is public
+    assert livekit["subnet_id"] == "pub-a" and livekit["subnet_ids"] == ["pub-a", "pub-c"]  # LiveKit is public
 
 
 def test_edge_and_data_inputs():

@@ -3,14 +3,15 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  name      = "${var.project}-${var.env}-${var.role}"
-  tags      = merge(var.tags, { Name = local.name, Role = var.role, Env = var.env })
-  arn       = data.aws_partition.current.partition
-  region    = data.aws_region.current.name
-  account   = data.aws_caller_identity.current.account_id
-  bucket    = "arn:${local.arn}:s3:::${var.artifact_bucket}"
-  ssm_path  = "arn:${local.arn}:ssm:${local.region}:${local.account}:parameter/damso/${var.env}/${var.role}"
-  ssh_rules = length(var.ssh_cidrs) == 0 ? [] : [{ description = "ssh", protocol = "tcp", from_port = 22, to_port = 22, cidr_blocks = var.ssh_cidrs }]
+  name       = "${var.project}-${var.env}-${var.role}"
+  tags       = merge(var.tags, { Name = local.name, Role = var.role, Env = var.env })
+  arn        = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account    = data.aws_caller_identity.current.account_id
+  bucket     = "arn:${local.arn}:s3:::${var.artifact_bucket}"
+  ssm_path   = "arn:${local.arn}:ssm:${local.region}:${local.account}:parameter/damso/${var.env}/${var.role}"
+  public_ips = [for i, instance in aws_instance.this : var.associate_eip ? aws_eip.this[i].public_ip : instance.public_ip]
+  ssh_rules  = length(var.ssh_cidrs) == 0 ? [] : [{ description = "ssh", protocol = "tcp", from_port = 22, to_port = 22, cidr_blocks = var.ssh_cidrs }]
 }
 
 resource "aws_security_group" "this" {
@@ -131,18 +132,20 @@ resource "aws_iam_instance_profile" "this" {
   tags = local.tags
 }
 
+# count instances, spread over the subnets (one per availability zone): instance i in subnet i mod n.
 resource "aws_instance" "this" {
+  count = var.instance_count
   # checkov:skip=CKV_AWS_126:No detailed (1-minute) monitoring: it is billed per instance, and health comes from the hosts' own reports (damso status), not CloudWatch metrics.
   # checkov:skip=CKV_AWS_135:Every current instance type (t3, c7i, g5, ...) is EBS-optimized by default, where the flag changes nothing; setting it would fail for the few types that cannot be.
   ami                         = var.ami_id
   instance_type               = var.instance_type
-  subnet_id                   = var.subnet_id
+  subnet_id                   = length(var.subnet_ids) > 0 ? var.subnet_ids[count.index % length(var.subnet_ids)] : var.subnet_id
   key_name                    = var.key_name
   vpc_security_group_ids      = [aws_security_group.this.id]
   iam_instance_profile        = aws_iam_instance_profile.this.name
   user_data                   = var.user_data == "" ? null : var.user_data
   user_data_replace_on_change = false
-  tags                        = local.tags
+  tags                        = merge(local.tags, { Name = var.instance_count > 1 ? "${local.name}-${count.index}" : local.name })
   volume_tags                 = local.tags
 
   # IMDSv2 only. One hop: the host's reconcile unit reaches the metadata service,
@@ -168,9 +171,15 @@ resource "aws_instance" "this" {
 }
 
 resource "aws_eip" "this" {
-  count = var.associate_eip ? 1 : 0
+  count = var.associate_eip ? var.instance_count : 0
 
   domain   = "vpc"
-  instance = aws_instance.this.id
+  instance = aws_instance.this[count.index].id
   tags     = local.tags
+}
+
+# Hosts made before roles could have several instances keep theirs.
+moved {
+  from = aws_instance.this
+  to   = aws_instance.this[0]
 }

@@ -1,14 +1,27 @@
 output "instance_id" {
-  value = aws_instance.this.id
+  description = "The first instance (the only one unless instance_count > 1)."
+  value       = aws_instance.this[0].id
 }
 
 output "private_ip" {
-  value = aws_instance.this.private_ip
+  value = aws_instance.this[0].private_ip
 }
 
 output "public_ip" {
   description = "The Elastic IP when there is one, else the instance's public IP (empty in a private subnet)."
-  value       = var.associate_eip ? aws_eip.this[0].public_ip : aws_instance.this.public_ip
+  value       = local.public_ips[0]
+}
+
+output "instance_ids" {
+  value = aws_instance.this[*].id
+}
+
+output "private_ips" {
+  value = aws_instance.this[*].private_ip
+}
+
+output "public_ips" {
+  value = local.public_ips
 }
 
 output "security_group_id" {

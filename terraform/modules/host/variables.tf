@@ -18,6 +18,22 @@ variable "vpc_id" {
   type        = string
 }
 
+variable "instance_count" {
+  type        = number
+  description = "How many instances of the role (roles.<role>.count in damso.toml)."
+  default     = 1
+  validation {
+    condition     = var.instance_count >= 1 && var.instance_count <= 20
+    error_message = "instance_count must be between 1 and 20."
+  }
+}
+
+variable "subnet_ids" {
+  type        = list(string)
+  description = "Subnets to spread the instances over (one per availability zone); empty = subnet_id for all."
+  default     = []
+}
+
 variable "subnet_id" {
   description = "Subnet the instance is launched in."
   type        = string

@@ -27,9 +27,9 @@ variable "public_subnet_cidrs" {
 }
 
 variable "private_subnet_cidrs" {
-  description = "Private app subnets (api, web, agent); default route through the NAT gateway."
+  description = "Private app subnets (api, web, agent), one per availability zone so that a role's instances spread; default route through the NAT gateway."
   type        = list(string)
-  default     = ["10.0.10.0/24"]
+  default     = ["10.0.10.0/24", "10.0.11.0/24"]
 }
 
 variable "data_subnet_cidrs" {

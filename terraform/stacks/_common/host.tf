@@ -6,6 +6,8 @@ module "host" {
   role            = var.role
   vpc_id          = var.vpc_id
   subnet_id       = var.subnet_id
+  subnet_ids      = var.subnet_ids
+  instance_count  = var.instance_count
   artifact_bucket = var.artifact_bucket
   ami_id          = var.ami_id
   instance_type   = var.instance_type

@@ -13,3 +13,15 @@ output "public_ip" {
 output "security_group_id" {
   value = module.host.security_group_id
 }
+
+output "instance_ids" {
+  value = module.host.instance_ids
+}
+
+output "private_ips" {
+  value = module.host.private_ips
+}
+
+output "public_ips" {
+  value = module.host.public_ips
+}

@@ -27,6 +27,18 @@ variable "subnet_id" {
   type = string
 }
 
+variable "subnet_ids" {
+  type        = list(string)
+  description = "Subnets to spread the role's instances over (one per availability zone)."
+  default     = []
+}
+
+variable "instance_count" {
+  type        = number
+  description = "How many instances of the role (roles.<role>.count in damso.toml)."
+  default     = 1
+}
+
 variable "artifact_bucket" {
   type = string
 }

@@ -37,12 +37,12 @@ run "ssh_closed_by_default_and_imdsv2_required" {
   }
 
   assert {
-    condition     = aws_instance.this.metadata_options[0].http_tokens == "required"
+    condition     = aws_instance.this[0].metadata_options[0].http_tokens == "required"
     error_message = "IMDSv2 must be required."
   }
 
   assert {
-    condition     = aws_instance.this.metadata_options[0].http_put_response_hop_limit == 1
+    condition     = aws_instance.this[0].metadata_options[0].http_put_response_hop_limit == 1
     error_message = "The metadata hop limit must default to 1: containers must not reach the instance role's credentials."
   }
 
@@ -52,7 +52,7 @@ run "ssh_closed_by_default_and_imdsv2_required" {
   }
 
   assert {
-    condition     = aws_instance.this.root_block_device[0].encrypted && aws_instance.this.root_block_device[0].volume_size == 30
+    condition     = aws_instance.this[0].root_block_device[0].encrypted && aws_instance.this[0].root_block_device[0].volume_size == 30
     error_message = "The root volume must be encrypted and sized from the variable."
   }
 
@@ -111,7 +111,7 @@ run "containers_using_aws_apis_get_two_hops" {
   }
 
   assert {
-    condition     = aws_instance.this.metadata_options[0].http_put_response_hop_limit == 2 && aws_instance.this.metadata_options[0].http_tokens == "required"
+    condition     = aws_instance.this[0].metadata_options[0].http_put_response_hop_limit == 2 && aws_instance.this[0].metadata_options[0].http_tokens == "required"
     error_message = "metadata_hop_limit = 2 must give two hops, still IMDSv2 only."
   }
 }
@@ -177,4 +177,23 @@ run "no_bare_star_or_iam_actions" {
   }
 
   expect_failures = [var.extra_policy_statements]
+}
+
+run "several_instances_spread_over_the_subnets" {
+  command = plan
+
+  variables {
+    instance_count = 3
+    subnet_ids     = ["subnet-a", "subnet-c"]
+  }
+
+  assert {
+    condition     = [for i in aws_instance.this : i.subnet_id] == ["subnet-a", "subnet-c", "subnet-a"]
+    error_message = "Instances must be spread over the subnets, one availability zone after the other."
+  }
+
+  assert {
+    condition     = length(aws_instance.this) == 3 && length(aws_eip.this) == 0
+    error_message = "instance_count must make that many instances (and no Elastic IP without associate_eip)."
+  }
 }

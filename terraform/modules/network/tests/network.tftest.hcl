@@ -34,8 +34,8 @@ run "defaults_match_v3_layout" {
   }
 
   assert {
-    condition     = aws_subnet.private[*].cidr_block == ["10.0.10.0/24"]
-    error_message = "The private app subnet should be 10.0.10.0/24."
+    condition     = aws_subnet.private[*].cidr_block == ["10.0.10.0/24", "10.0.11.0/24"]
+    error_message = "The private app subnets should be 10.0.10.0/24 and 10.0.11.0/24, one per availability zone."
   }
 
   assert {
