@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.daemons import Dockerd, GitDaemon, MotoServer, Registry
+from tests.support.daemons import Dockerd, Registry
 from tests.support.images import ensure_busybox_image
 
 
@@ -39,17 +39,5 @@ def registry():
 
 
 @pytest.fixture(scope="session")
-def moto_server():
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
 def git_root(tmp_path_factory):
     return tmp_path_factory.mktemp("git")
-
-
-@pytest.fixture(scope="session")
-def git_daemon(git_root):
-    with GitDaemon(git_root) as daemon:
-        yield daemon
