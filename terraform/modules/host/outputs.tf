@@ -9,7 +9,9 @@ output "private_ip" {
 
 output "public_ip" {
   description = "The Elastic IP when there is one, else the instance's public IP (empty in a private subnet)."
-  value       = local.public_ips[0]
+  # From the resources themselves (not local.public_ips): checkov then sees the LiveKit
+  # A record point at an address (CKV2_AWS_23).
+  value = var.associate_eip ? aws_eip.this[0].public_ip : aws_instance.this[0].public_ip
 }
 
 output "instance_ids" {
