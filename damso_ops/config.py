@@ -88,6 +88,48 @@ class Service(Model):
         return self
 
 
+class IamStatement(Model):
+    """An Allow statement for a role's instance: actions (service:Action) on resources."""
+
+    actions: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+:[A-Za-z0-9*]+$")]] = Field(min_length=1)
+    resources: list[Annotated[str, StringConstraints(min_length=1)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _no_escalation(self) -> "IamStatement":
+        bad = [a for a in self.actions if a.split(":")[0] in ("iam", "sts") or a.split(":")[1] == "*"]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: no iam:/sts: actions and no service:* on a host role (name the actions)")
+        return self
+
+
+class AwsAccess(Model):
+    """What a role's own containers do with AWS beyond damso's reconcile unit (e.g. Bedrock for the api)."""
+
+    managed_policies: list[Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/.+$")]] = Field(
+        default=[], description="managed IAM policy ARNs attached to the role's instance"
+    )
+    statements: list[IamStatement] = Field(default=[], description="Allow statements scoped by resource")
+    containers: bool = Field(
+        default=False,
+        description="the role's containers call AWS APIs with the instance's role: IMDS hop limit 2 (else 1: no container reaches it)",
+    )
+
+    @model_validator(mode="after")
+    def _no_admin(self) -> "AwsAccess":
+        bad = [a for a in self.managed_policies if a.rsplit("/", 1)[-1] in ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} would let a host take over the account; grant the actions it needs")
+        return self
+
+    def lines(self) -> list[str]:
+        """One line per grant, as `damso plan` shows them."""
+        found = [f"managed policy {arn}" for arn in self.managed_policies]
+        found += [f"allow {', '.join(s.actions)} on {', '.join(s.resources)}" for s in self.statements]
+        if self.containers:
+            found.append("containers may use the instance role (IMDS hop limit 2)")
+        return found
+
+
 class Role(Model):
     """One kind of host in an environment: its instance, its containers, its settings."""
 
@@ -109,6 +151,7 @@ class Role(Model):
     )  # fmt: skip
     env: dict[EnvVarName, str] = Field(default={}, description="non-secret settings; ${stack.output} references")
     secrets: list[EnvVarName] = Field(default=[], description="names only; values live in SSM")
+    aws: AwsAccess = Field(default=AwsAccess(), description="AWS permissions of the role's own containers")
 
     def stack_name(self, role: str) -> str:
         return self.stack or role
@@ -118,6 +161,7 @@ class Role(Model):
 
 
 DEFAULT_INSTANCE_TYPES = {"livekit": "c7i.xlarge"}
+DEFAULT_ZONES = {"ap-northeast-2": ("ap-northeast-2a", "ap-northeast-2c")}  # where damso's first environments are
 HTTPS_URL = r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$"
 
 
@@ -173,10 +217,14 @@ class GpuDevBox(Model):
 
 class Environment(Model):
     region: Region = "ap-northeast-2"
+    availability_zones: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+[a-z]$")]] = Field(
+        default=[], description="zones of the subnets, two or more of the region's (default: see zones())"
+    )
     domain: DnsName = ""
     zone_id: Annotated[str, _checked(values.zone_id)] = Field(default="", description="Route53 hosted zone of the domain (edge, livekit records)")
     certificate_arn: Annotated[str, _checked(values.certificate_arn)] = Field(default="", description="ACM certificate for the edge stack")
     sandbox: bool = Field(default=False, description="run against damso's embedded AWS emulator")
+    flow_logs: bool = Field(default=True, description="VPC flow logs to CloudWatch Logs (kept a year)")
     host_imds_url: str = Field(
         default="", pattern=r"^(https?://[A-Za-z0-9.:\[\]-]+)?$",
         description="sandbox only: the instance metadata service (IMDSv2) the hosts' user-data points them at, "
@@ -197,6 +245,11 @@ class Environment(Model):
     rollback_earlier_waves: bool = Field(
         default=False, description="on a failed wave, earlier waves go back too (the waves only make sense together)"
     )
+
+    def zones(self) -> list[str]:
+        """availability_zones, else the zones damso always used in ap-northeast-2 (a and c, so existing
+        subnets stay), else [] (the shared stack takes the region's first two)."""
+        return list(self.availability_zones) or list(DEFAULT_ZONES.get(self.region, []))
 
     def waves(self, roles=None) -> list[list[str]]:
         """The rollout's waves, restricted to `roles` (default all); one wave of everything without `rollout`."""
@@ -291,6 +344,13 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
         if env.rollout and set(env.roles) - set(listed):
             missing = ", ".join(sorted(set(env.roles) - set(listed)))
             problems.append((f"environments.{env_name}.rollout", f"leaves out {missing}: every role moves in some wave"))
+        if len(env.availability_zones) == 1:
+            problems.append((f"environments.{env_name}.availability_zones", "needs two or more zones (subnets and databases span two)"))
+        for role_name, role in env.roles.items():
+            for key in sorted(set(role.env) & {"LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"}):
+                problems.append((f"environments.{env_name}.roles.{role_name}.env.{key}",
+                                 "must not be typed here: it comes from the keys 'damso livekit up' keeps in SSM; "
+                                 f"list {key} under the role's secrets instead"))  # fmt: skip
         if env.host_imds_url and not env.sandbox:
             problems.append((f"environments.{env_name}.host_imds_url", "is only for sandbox environments (real hosts use 169.254.169.254)"))
         for role_name, role in env.roles.items():

@@ -117,6 +117,9 @@ def plan(
     console = out()
     for p in result.plans:
         console.print(f"{p.stack}: {p.text()}", markup=False)
+    for role, grants in sorted(result.permissions.items()):
+        for grant in grants:
+            console.print(f"permissions: {role}: {grant}", markup=False)
         if full:
             for action, address in p.changes:
                 console.print(f"  {action:8} {address}", markup=False)

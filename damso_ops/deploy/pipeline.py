@@ -48,6 +48,7 @@ class DeployResult:
     pending: list[str] = field(default_factory=list)  # plan only: stacks waiting for others
     diffs: dict[str, str] = field(default_factory=dict)  # plan only: role/file → unified diff
     rollout: dict | None = None  # the rollout's state: waves, previous release per role, outcome
+    permissions: dict[str, list[str]] = field(default_factory=dict)  # role → AWS grants beyond damso's own
 
     @property
     def healthy(self) -> bool:
@@ -65,6 +66,7 @@ class DeployResult:
             "pending": self.pending,
             "diffs": self.diffs,
             "rollout": self.rollout,
+            "permissions": self.permissions,
         }
 
 
@@ -185,6 +187,11 @@ def _release(target: Target, request: DeployRequest, outputs: dict, store: Relea
     return releases.make(target.env_name, files, image_info, target.cfg.registry.host, request.build.id, settings)
 
 
+def _permissions(target: Target, request: DeployRequest) -> dict[str, list[str]]:
+    """What each role's instance may do in AWS beyond damso's own (roles.<role>.aws)."""
+    return {r: target.env.roles[r].aws.lines() for r in request.roles if target.env.roles[r].aws.lines()}
+
+
 def _hosts(target: Target, request: DeployRequest, outputs: dict) -> dict[str, list[str]]:
     """role → its instance ids (a role with count > 1 has several)."""
     by_stack = stacks.roles_by_stack(target.env)
@@ -203,7 +210,7 @@ def plan(target: Target, request: DeployRequest, *, on_event: Event, jobs: int =
         raise DamsoError(f"{target.env_name} was never deployed (no state bucket {target.state_bucket}); nothing to compare with.",
                          hint=f"Run 'damso deploy {target.env_name}'.")  # fmt: skip
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
-    result = DeployResult(target.env_name, "", False)
+    result = DeployResult(target.env_name, "", False, permissions=_permissions(target, request))
     fast = _at_once(target, request, ws, jobs, on_event, lock=True)
     if fast:
         outputs, result.plans = fast.outputs, fast.plans

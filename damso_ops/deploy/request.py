@@ -80,8 +80,38 @@ def resolve(cfg: Config, env_name: str, only: list[str] | None, build_manifest: 
 
 
 def needed_secrets(env: Environment, roles) -> dict[str, list[str]]:
-    """Role → secret names to find in SSM; LiveKit's key pair is ensure_keys' business."""
-    return {r: [n for n in env.roles[r].secrets if r != livekit.ROLE or n not in livekit.KEY_NAMES] for r in roles}
+    """Role → secret names to find in SSM. LiveKit's key pair is ensure_keys' business, and
+    other roles of an environment with a LiveKit server get theirs from it (copy_livekit_keys)."""
+    def own(role: str, name: str) -> bool:
+        return name not in livekit.KEY_NAMES or (role != livekit.ROLE and livekit.ROLE not in env.roles)
+
+    return {r: [n for n in env.roles[r].secrets if own(r, n)] for r in roles}
+
+
+def copy_livekit_keys(ssm, env_name: str, env: Environment, roles, dry_run: bool) -> list[str]:
+    """The api and agent use the LiveKit server's keys: one source of truth, the pair `damso livekit
+    up` keeps in SSM, copied to each role that lists LIVEKIT_API_KEY/SECRET among its secrets."""
+    wanted = {r: [n for n in env.roles[r].secrets if n in livekit.KEY_NAMES] for r in roles if r != livekit.ROLE}
+    wanted = {r: names for r, names in wanted.items() if names}
+    if not wanted or livekit.ROLE not in env.roles:
+        return []
+    pair = livekit.read_keys(ssm, env_name)
+    if pair is None:
+        if dry_run and livekit.ROLE in roles:  # this deploy makes them first
+            return [f"{r}/{n} (from the LiveKit keys)" for r, names in wanted.items() for n in names]
+        raise DamsoError(f"{', '.join(wanted)} of {env_name} need the LiveKit server's keys, which do not exist yet.",
+                         hint=f"Run 'damso livekit up --env {env_name}' (or deploy the livekit role) first.")  # fmt: skip
+    values = dict(zip(livekit.KEY_NAMES, pair))
+    names = [secrets.parameter(env_name, r, n) for r, ns in wanted.items() for n in ns]
+    have = {p["Name"]: p["Value"] for p in ssm.get_parameters(Names=names, WithDecryption=True)["Parameters"]}
+    copied = []
+    for role, role_names in sorted(wanted.items()):
+        for name in role_names:
+            if have.get(secrets.parameter(env_name, role, name)) != values[name]:
+                if not dry_run:
+                    secrets.put(ssm, env_name, role, name, values[name])
+                copied.append(f"{role}/{name} (from the LiveKit keys)")
+    return copied
 
 
 def ensure_secrets(ssm, env_name: str, env: Environment, state_dir: Path, roles, dry_run: bool) -> list[str]:
@@ -93,5 +123,6 @@ def ensure_secrets(ssm, env_name: str, env: Environment, state_dir: Path, roles,
         how = livekit.ensure_keys(ssm, env_name, state_dir, os.environ, dry_run=dry_run)
         if how:
             done.append(f"{how} LiveKit key pair")
+    done += copy_livekit_keys(ssm, env_name, env, roles, dry_run)
     done += secrets.ensure(ssm, env_name, needed_secrets(env, roles), state_dir, dry_run=dry_run)
     return done

@@ -15,7 +15,9 @@ KNOWN = ("shared", "livekit", "api", "web", "agent", "edge", "data", "gpu-dev")
 DEPENDS: Mapping[str, tuple[str, ...]] = {
     "shared": (),
     "edge": ("shared", "api", "web", "livekit"),
+    "data": ("shared", "api", "web", "agent"),  # admits only the security groups of the roles that use it
 }
+DATA_CLIENT = re.compile(r"\$\{data\.|^(DATABASE_URL|REDIS_URL|REDIS_AUTH_TOKEN)$")
 PUBLIC_ROLES = ("livekit",)
 
 
@@ -62,7 +64,8 @@ def inputs(
     env = cfg.environments[env_name]
     values: dict[str, object] = {"project": cfg.project.name, "env": env_name, "region": env.region}
     if stack == "shared":
-        return values
+        return {**values, "availability_zones": env.zones(), "deny_insecure_transport": not env.sandbox,
+                "flow_logs": env.flow_logs}  # fmt: skip
     shared = outputs["shared"]
     if stack == "gpu-dev":
         return {**values, **gpu_dev_inputs(env, shared)}
@@ -83,6 +86,9 @@ def inputs(
             volume_size=role.volume_size,
             user_data=user_data[role_name],
             ssh_cidrs=list(env.ssh_cidrs),
+            metadata_hop_limit=2 if role.aws.containers else 1,
+            managed_policy_arns=list(role.aws.managed_policies),
+            extra_policy_statements=[{"actions": list(s.actions), "resources": list(s.resources)} for s in role.aws.statements],
         )
     if stack == "livekit":
         lk = env.livekit
@@ -96,19 +102,31 @@ def inputs(
             udp_port_start=lk.udp_port_start,
             udp_port_end=lk.udp_port_end,
         )
+        if not lk.tls and "edge" in env.stacks:  # clients come through the NLB, from inside the VPC
+            values.update(signal_cidrs=[shared["vpc_cidr"]])
     if stack == "data":
-        values.update(data_subnet_ids=shared["data_subnet_ids"], create_redis_parameter_group=not env.sandbox)
+        clients = [role.stack_name(name) for name, role in env.roles.items() if _uses_data(role)]
+        values.update(data_subnet_ids=shared["data_subnet_ids"], create_redis_parameter_group=not env.sandbox,
+                      client_security_group_ids=[outputs[s]["security_group_id"] for s in clients if s in outputs])  # fmt: skip
     if stack == "edge":
         values.update(
             public_subnet_ids=shared["public_subnet_ids"],
             domain=env.domain,
             zone_id=env.zone_id,
             certificate_arn=env.certificate_arn,
+            livekit_signal_port=env.livekit.port,
         )
-        for dep in ("api", "web", "livekit"):
-            if dep in outputs:
-                values[f"{dep}_instance_id"] = outputs[dep]["instance_id"]
+        for dep in ("api", "web"):
+            values[f"{dep}_instance_ids"] = list(outputs[dep].get("instance_ids") or [outputs[dep]["instance_id"]])
+        if "livekit" in outputs:
+            values["livekit_instance_id"] = outputs["livekit"]["instance_id"]
     return values
+
+
+def _uses_data(role: Role) -> bool:
+    """A role that talks to the databases: it names DATABASE_URL/REDIS_URL or refers to the data stack."""
+    return any(DATA_CLIENT.search(k) or DATA_CLIENT.search(v) for k, v in role.env.items()) or any(
+        DATA_CLIENT.search(s) for s in role.secrets)
 
 
 def gpu_dev_inputs(env: Environment, shared: Mapping[str, object]) -> dict[str, object]:

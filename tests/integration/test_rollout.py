@@ -173,8 +173,9 @@ def test_a_broken_web_halts_the_rollout_and_is_rolled_back(waves, docker_client)
 
         assert pointer("api") == new and pointer("web") == old and pointer("agent") == old
         assert [p for _, p in versions(waves, f"{ENV}/roles/agent/current") if p["release"] == new] == []  # never moved
-        status, sdata = waves.run_json("status", ENV)
-        assert status.exit_code == 1 and any("halted at wave 2 (web), rolled back: web" in p for p in sdata["problems"])
+        status, sdata = waves.run_json("--verbose", "status", ENV)
+        assert status.exit_code == 1, status.output
+        assert any("halted at wave 2 (web), rolled back: web" in p for p in sdata["problems"])
         by_role = {i["role"]: i for i in sdata["instances"]}
         assert by_role["api"]["release_running"] == new and by_role["api"]["health"] == "healthy"
         assert by_role["web"]["release_running"] == old and by_role["web"]["health"] == "healthy"

@@ -8,11 +8,11 @@ from pathlib import Path
 import jwt
 import pytest
 
-from damso_ops import config
+from damso_ops import config, secrets
 from damso_ops.deploy import request
 from damso_ops.deploy import livekit as lk_config
 from damso_ops.hosts import livekit
-from damso_ops.errors import ConfigError, UsageError
+from damso_ops.errors import ConfigError, DamsoError, UsageError
 
 BASE = """
 [registry]
@@ -101,4 +101,34 @@ def test_livekit_keys_listed_as_role_secrets_are_left_to_ensure_keys():
         '[environments.dev.roles.api]\nami = "ami-1"\nsecrets = ["LIVEKIT_API_SECRET"]\n'
     )
     env = config.parse(text, Path("damso.toml")).environments["dev"]
-    assert request.needed_secrets(env, ["livekit", "api"]) == {"livekit": ["REGISTRY_USERNAME"], "api": ["LIVEKIT_API_SECRET"]}
+    # the api's copy comes from the LiveKit server's own pair (copy_livekit_keys), not from the user
+    assert request.needed_secrets(env, ["livekit", "api"]) == {"livekit": ["REGISTRY_USERNAME"], "api": []}
+    alone = config.parse(BASE + '[environments.dev.roles.api]\nami = "ami-1"\nsecrets = ["LIVEKIT_API_SECRET"]\n',
+                         Path("damso.toml")).environments["dev"]  # fmt: skip
+    assert request.needed_secrets(alone, ["api"]) == {"api": ["LIVEKIT_API_SECRET"]}  # no server here: set it yourself
+
+
+def test_roles_get_the_livekit_servers_keys_from_ssm_and_typed_keys_are_refused(monkeypatch):
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    text = BASE + ('[environments.dev.roles.livekit]\nami = "ami-1"\n'
+                   '[environments.dev.roles.api]\nami = "ami-1"\nsecrets = ["LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"]\n')
+    env = config.parse(text, Path("damso.toml")).environments["dev"]
+    with mock_aws():
+        import boto3
+
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        with pytest.raises(DamsoError, match="need the LiveKit server's keys, which do not exist yet"):
+            request.copy_livekit_keys(ssm, "dev", env, ["api"], dry_run=False)
+        assert request.copy_livekit_keys(ssm, "dev", env, ["livekit", "api"], dry_run=True)  # made first by this deploy
+        key, secret = lk_config.generate_keys()
+        secrets.put(ssm, "dev", "livekit", "LIVEKIT_API_KEY", key)
+        secrets.put(ssm, "dev", "livekit", "LIVEKIT_API_SECRET", secret)
+        assert request.copy_livekit_keys(ssm, "dev", env, ["api"], dry_run=False) == [
+            "api/LIVEKIT_API_KEY (from the LiveKit keys)", "api/LIVEKIT_API_SECRET (from the LiveKit keys)"]
+        assert ssm.get_parameter(Name="/damso/dev/api/LIVEKIT_API_SECRET", WithDecryption=True)["Parameter"]["Value"] == secret
+        assert request.copy_livekit_keys(ssm, "dev", env, ["api"], dry_run=False) == []  # already the same
+    with pytest.raises(ConfigError, match="roles.api.env.LIVEKIT_API_KEY: must not be typed here"):
+        config.parse(text + 'env = { LIVEKIT_API_KEY = "APIdamsoprod" }\n', Path("damso.toml"))

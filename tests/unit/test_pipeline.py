@@ -191,8 +191,9 @@ def test_role_stacks_get_shared_outputs_and_rendered_user_data(project):
     assert '"subnet_id": "subnet-priv"' in inputs and f'"artifact_bucket": "{ARTIFACTS}"' in inputs
     assert f'"user_data": "#!/bin/sh\\n# api of prod reads s3://{ARTIFACTS}\\n"' in inputs
     assert project.stack_file("shared", "damso.auto.tfvars.json") == (
-        '{\n  "env": "prod",\n  "project": "unit",\n  "region": "us-east-1"\n}\n'
-    )
+        '{\n  "availability_zones": [],\n  "deny_insecure_transport": true,\n  "env": "prod",\n  "flow_logs": true,\n'
+        '  "project": "unit",\n  "region": "us-east-1"\n}\n'
+    )  # us-east-1 has no default zones: the shared stack takes the region's first two
     assert project.stack_file("web", "backend.hcl").startswith(f'bucket = "{STATE}"\nkey = "prod/web.tfstate"\n')
 
 
@@ -435,3 +436,16 @@ def test_an_app_change_uses_the_plans_made_before_the_lock(project):
     result = project.locked_deploy()
     assert project.fake.log == UNCHANGED  # planned once, before the lock; the state did not change since
     assert result.changed and result.applied == [] and result.healthy
+
+
+def test_plan_shows_the_aws_permissions_each_role_gets(project, make_config):
+    cfg = make_config(ROLES + '[environments.prod.roles.api.aws]\ncontainers = true\n[[environments.prod.roles.api.aws.statements]]\n'
+                              'actions = ["bedrock:InvokeModel"]\nresources = ["arn:aws:bedrock:us-east-1::foundation-model/*"]\n')
+    project.target = Target(cfg, "prod", project.target.aws)
+    project.target.ensure_state_bucket()
+    project.fake.apply_all()
+    result = project.plan()
+    assert result.permissions == {"api": ["allow bedrock:InvokeModel on arn:aws:bedrock:us-east-1::foundation-model/*",
+                                          "containers may use the instance role (IMDS hop limit 2)"]}  # fmt: skip
+    assert '"metadata_hop_limit": 2' in project.stack_file("api", "damso.auto.tfvars.json")
+    assert "bedrock:InvokeModel" in project.stack_file("api", "damso.auto.tfvars.json")

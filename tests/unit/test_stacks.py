@@ -49,7 +49,7 @@ def test_layers_put_shared_first_and_edge_last():
     c = cfg(ENV)
     names = stacks.stack_names("prod", c.environments["prod"])
     assert names == ["shared", "api", "web", "livekit", "edge", "data"]
-    assert stacks.layers(names) == [["shared"], ["api", "web", "livekit", "data"], ["edge"]]
+    assert stacks.layers(names) == [["shared"], ["api", "web", "livekit"], ["edge", "data"]]
 
 
 def test_role_stack_inputs_come_from_config_and_shared_outputs():
@@ -59,6 +59,7 @@ def test_role_stack_inputs_come_from_config_and_shared_outputs():
         "project": "damso", "env": "prod", "region": "ap-northeast-2", "vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16",
         "artifact_bucket": "b", "role": "api", "subnet_id": "priv", "subnet_ids": ["priv"], "instance_count": 1,
         "ami_id": "ami-1", "instance_type": "t3.medium", "volume_size": 30, "user_data": "#!/bin/bash", "ssh_cidrs": [],
+        "metadata_hop_limit": 1, "managed_policy_arns": [], "extra_policy_statements": [],
     }  # fmt: skip
     livekit = stacks.inputs(c, "prod", "livekit", {"shared": SHARED}, {"livekit": ""})
     assert livekit["subnet_id"] == "pub-a" and livekit["subnet_ids"] == ["pub-a", "pub-c"]  # LiveKit is public
@@ -66,12 +67,33 @@ def test_role_stack_inputs_come_from_config_and_shared_outputs():
 
 def test_edge_and_data_inputs():
     c = cfg(ENV)
-    outputs = {"shared": SHARED, "api": {"instance_id": "i-a"}, "web": {"instance_id": "i-w"}, "livekit": {"instance_id": "i-l"}}
+    outputs = {"shared": SHARED, "api": {"instance_id": "i-a", "instance_ids": ["i-a", "i-b"], "security_group_id": "sg-a"},
+               "web": {"instance_id": "i-w", "security_group_id": "sg-w"}, "livekit": {"instance_id": "i-l"}}  # fmt: skip
     edge = stacks.inputs(c, "prod", "edge", outputs, {})
-    assert edge["api_instance_id"] == "i-a" and edge["livekit_instance_id"] == "i-l"
+    assert edge["api_instance_ids"] == ["i-a", "i-b"] and edge["web_instance_ids"] == ["i-w"]
+    assert edge["livekit_instance_id"] == "i-l" and edge["livekit_signal_port"] == 7880
     assert edge["certificate_arn"] == "arn:aws:acm:ap-northeast-2:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" and edge["public_subnet_ids"] == ["pub-a", "pub-c"]
     data = stacks.inputs(c, "prod", "data", outputs, {})
     assert data["data_subnet_ids"] == ["d1", "d2"] and data["create_redis_parameter_group"] is True
+    assert data["client_security_group_ids"] == []  # no role names a database here
+    c = cfg(ENV.replace('services = ["api"]', 'services = ["api"]\nsecrets = ["DATABASE_URL"]'))
+    assert stacks.inputs(c, "prod", "data", outputs, {})["client_security_group_ids"] == ["sg-a"]
+
+
+def test_zones_access_and_tls_only_transport_reach_the_stacks():
+    c = cfg(ENV.replace('services = ["api"]', 'services = ["api"]\n[environments.prod.roles.api.aws]\ncontainers = true\n'
+                        'managed_policies = ["arn:aws:iam::aws:policy/AmazonBedrockReadOnly"]\n'
+                        'statements = [{ actions = ["bedrock:InvokeModel"], resources = ["arn:aws:bedrock:*::foundation-model/*"] }]'))
+    shared = stacks.inputs(c, "prod", "shared", {}, {})
+    assert shared["availability_zones"] == ["ap-northeast-2a", "ap-northeast-2c"] and shared["deny_insecure_transport"] is True
+    api = stacks.inputs(c, "prod", "api", {"shared": SHARED}, {"api": ""})
+    assert api["metadata_hop_limit"] == 2 and api["managed_policy_arns"] == ["arn:aws:iam::aws:policy/AmazonBedrockReadOnly"]
+    assert api["extra_policy_statements"] == [{"actions": ["bedrock:InvokeModel"], "resources": ["arn:aws:bedrock:*::foundation-model/*"]}]
+    assert stacks.inputs(c, "prod", "web", {"shared": SHARED}, {"web": ""})["metadata_hop_limit"] == 1
+    west = cfg(ENV.replace("[environments.prod]\n", '[environments.prod]\nregion = "us-west-2"\n').replace("ap-northeast-2:", "us-west-2:"))
+    inputs = [stacks.inputs(west, "prod", s, {"shared": SHARED, "api": {"instance_id": "i"}, "web": {"instance_id": "w"}}, {"api": "", "web": "", "livekit": ""})
+              for s in ("shared", "api", "web", "livekit", "edge")]  # fmt: skip
+    assert "ap-northeast-2" not in repr(inputs) and inputs[0]["availability_zones"] == []  # the region's first two
 
 
 def test_edge_needs_certificate_and_roles():

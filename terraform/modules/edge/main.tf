@@ -85,15 +85,28 @@ resource "aws_lb_target_group" "web" {
 }
 
 resource "aws_lb_target_group_attachment" "api" {
+  count            = length(var.api_instance_ids)
   target_group_arn = aws_lb_target_group.api.arn
-  target_id        = var.api_instance_id
+  target_id        = var.api_instance_ids[count.index]
   port             = 8080
 }
 
 resource "aws_lb_target_group_attachment" "web" {
+  count            = length(var.web_instance_ids)
   target_group_arn = aws_lb_target_group.web.arn
-  target_id        = var.web_instance_id
+  target_id        = var.web_instance_ids[count.index]
   port             = 3000
+}
+
+# Edges made before roles could have several instances keep their attachments.
+moved {
+  from = aws_lb_target_group_attachment.api
+  to   = aws_lb_target_group_attachment.api[0]
+}
+
+moved {
+  from = aws_lb_target_group_attachment.web
+  to   = aws_lb_target_group_attachment.web[0]
 }
 
 resource "aws_lb_listener" "http" {

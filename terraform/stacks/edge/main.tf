@@ -8,8 +8,8 @@ module "edge" {
   domain              = var.domain
   zone_id             = var.zone_id
   certificate_arn     = var.certificate_arn
-  api_instance_id     = var.api_instance_id
-  web_instance_id     = var.web_instance_id
+  api_instance_ids    = var.api_instance_ids
+  web_instance_ids    = var.web_instance_ids
   livekit_instance_id = var.livekit_instance_id
   livekit_name        = "${var.env}-livekit"
   livekit_signal_port = var.livekit_signal_port

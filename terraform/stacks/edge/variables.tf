@@ -35,12 +35,14 @@ variable "certificate_arn" {
   type = string
 }
 
-variable "api_instance_id" {
-  type = string
+variable "api_instance_ids" {
+  type        = list(string)
+  description = "Every api instance (roles.api.count), each a target of the api target group."
 }
 
-variable "web_instance_id" {
-  type = string
+variable "web_instance_ids" {
+  type        = list(string)
+  description = "Every web instance (roles.web.count), each a target of the web target group."
 }
 
 variable "livekit_instance_id" {

@@ -8,8 +8,8 @@ variables {
   domain            = "sodam.store"
   zone_id           = "Z123"
   certificate_arn   = "arn:aws:acm:ap-northeast-2:123456789012:certificate/x"
-  api_instance_id   = "i-api"
-  web_instance_id   = "i-web"
+  api_instance_ids  = ["i-api0", "i-api1"]
+  web_instance_ids  = ["i-web"]
 }
 
 run "alb_routes_api_host_with_sse_settings" {
@@ -105,4 +105,13 @@ run "old_tls_policies_are_refused" {
   }
 
   expect_failures = [var.ssl_policy]
+}
+
+run "every_instance_of_a_role_is_a_target" {
+  command = plan
+
+  assert {
+    condition     = [for a in aws_lb_target_group_attachment.api : a.target_id] == ["i-api0", "i-api1"] && length(aws_lb_target_group_attachment.web) == 1
+    error_message = "Each api and web instance must be a target of its group."
+  }
 }
