@@ -1,14 +1,26 @@
-"""damso doctor: is this machine ready? One check a line."""
+"""damso doctor: is this machine ready? One check a line.
+
+Plain `damso doctor` checks what a laptop needs for everything; `--for build` and
+`--for deploy` check only what one CI job needs, so that a job fails at its first
+step for what it lacks and never for what it does not use.
+"""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from damso_ops.build import images
+from damso_ops.aws import AwsEndpoint, explain
+from damso_ops.build import images, sources
 from damso_ops.build.engine import connect
 from damso_ops.deploy import terraform
-from damso_ops.errors import DamsoError
+from damso_ops.errors import CommandError, DamsoError
+from damso_ops.runner import run
+
+PURPOSES = ("build", "deploy")
+GIT_TIMEOUT = 60  # seconds for one `git ls-remote`
 
 
 @dataclass(frozen=True)
@@ -27,33 +39,126 @@ def _check(name: str, probe: Callable[[], str]) -> Check:
     except DamsoError as exc:
         return Check(name, False, str(exc))
     except Exception as exc:  # noqa: BLE001 - a doctor reports, it does not crash
-        return Check(name, False, f"{type(exc).__name__}: {exc}")
+        known = explain(exc)
+        return Check(name, False, str(known) if known else f"{type(exc).__name__}: {exc}")
 
 
-def run_checks(load_config: Callable[[], object]) -> list[Check]:
+# ---- probes: each returns one line on success or raises -----------------------------------
+
+
+def _config_detail(cfg, env_name: str | None) -> str:
+    detail = f"{cfg.path}: {len(cfg.services)} services, {len(cfg.environments)} environments"
+    if env_name is not None:
+        env = cfg.environment(env_name)
+        detail += f"; {env_name} is {'a sandbox' if env.sandbox else 'in ' + env.region}"
+    return detail
+
+
+def terraform_probe() -> str:
+    found = terraform.version()  # refuses one older than 1.10
+    mirror = terraform.find_mirror()
+    source = f"provider mirror {mirror}" if mirror else "providers from the public registry"
+    return f"Terraform {found}; {source}"
+
+
+def docker_probe() -> str:
+    info = connect(timeout=10).version()
+    return f"Docker engine {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+
+
+def credentials_probe(cfg) -> str:
+    auth = images.credentials(cfg.registry)
+    return f"{auth.host} as {auth.username} (from {auth.source})"
+
+
+def git_probe() -> str:
+    if not shutil.which("git"):
+        raise DamsoError("git is not on the PATH.", hint="Install git.")
+    return run(sources.git("--version"), timeout=GIT_TIMEOUT).output.strip()
+
+
+def sources_probe(cfg) -> str:
+    """Every repository answers `git ls-remote` with the credentials git has here."""
+    if not shutil.which("git"):
+        raise DamsoError("Not checked: git is not on the PATH.")
+
+    def answers(item) -> str | None:
+        name, repo = item
+        try:
+            run(sources.ls_remote(repo.url), timeout=GIT_TIMEOUT)
+        except CommandError as exc:
+            last = (exc.output_tail or "").strip().splitlines()
+            return f"'{name}' at {repo.url}" + (f" ({last[-1].strip()})" if last else "")
+        except DamsoError as exc:  # timed out
+            return f"'{name}' at {repo.url} ({exc.message})"
+        return None
+
+    repos = sorted(cfg.repositories.items())
+    with ThreadPoolExecutor(max_workers=min(8, len(repos) or 1)) as pool:
+        failed = [f for f in pool.map(answers, repos) if f]
+    if failed:
+        raise DamsoError(
+            f"git cannot list the refs of {', '.join(failed)}.",
+            hint="Check the URLs under [repositories] and git's credentials for them (in CI: SOURCE_REPOS_TOKEN).",
+        )
+    return f"{len(repos)} repositories answer: {', '.join(name for name, _ in repos)}"
+
+
+def aws_probe(cfg, env_name: str | None) -> str:
+    """The AWS credentials work (sts GetCallerIdentity) in the region of every environment
+    concerned: env_name's, else every non-sandbox environment's. A sandbox needs none."""
+    envs = {env_name: cfg.environment(env_name)} if env_name is not None else dict(cfg.environments)
+    if not envs:
+        raise DamsoError(f"{cfg.path} defines no environment to deploy.", hint="Add [environments.<name>] to damso.toml.")
+    real = {name: env for name, env in envs.items() if not env.sandbox}
+    if not real:
+        return f"{', '.join(sorted(envs))}: sandbox, the embedded emulator needs no AWS credentials"
+    regions = sorted({env.region for env in real.values()})
+    identity = {}
+    for region in regions:
+        identity = AwsEndpoint(region).client("sts").get_caller_identity()
+    return f"account {identity['Account']} as {identity['Arn']} in {', '.join(regions)}"
+
+
+# ---- the checks of each purpose -------------------------------------------------------------
+
+
+def run_checks(load_config: Callable[[], object], purpose: str | None = None, env_name: str | None = None) -> list[Check]:
+    """The checks of `purpose` (None: everything a laptop needs), in order."""
+    if purpose is not None and purpose not in PURPOSES:
+        raise DamsoError(f"Unknown doctor purpose {purpose!r} (known: {', '.join(PURPOSES)}).")
+    loaded: list = []
+
     def config_probe() -> str:
         cfg = load_config()
-        return f"{cfg.path}: {len(cfg.services)} services, {len(cfg.environments)} environments"
+        loaded.append(cfg)
+        return _config_detail(cfg, env_name)
 
-    def terraform_probe() -> str:
-        version = terraform.version()
-        mirror = terraform.find_mirror()
-        source = f"provider mirror {mirror}" if mirror else "providers from the public registry"
-        return f"Terraform {version}; {source}"
+    def with_config(probe: Callable[..., str], *args) -> Callable[[], str]:
+        def call() -> str:
+            if not loaded:
+                raise DamsoError("Not checked: damso.toml did not load.")
+            return probe(loaded[0], *args)
 
-    def docker_probe() -> str:
-        info = connect(timeout=10).version()
-        return f"Docker engine {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+        return call
 
-    def credentials_probe() -> str:
-        auth = images.credentials(load_config().registry)
-        return f"{auth.host} as {auth.username} (from {auth.source})"
-
-    return [
-        _check("config", config_probe),
-        _check("terraform", terraform_probe),
-        _check("docker", docker_probe),
-        _check("registry credentials", credentials_probe),
-    ]
-
-
+    checks = [_check("config", config_probe)]
+    if purpose is None:
+        checks += [
+            _check("terraform", terraform_probe),
+            _check("docker", docker_probe),
+            _check("registry credentials", with_config(credentials_probe)),
+        ]
+    elif purpose == "build":
+        checks += [
+            _check("git", git_probe),
+            _check("source repositories", with_config(sources_probe)),
+            _check("docker", docker_probe),
+            _check("registry credentials", with_config(credentials_probe)),
+        ]
+    else:
+        checks += [
+            _check("terraform", terraform_probe),
+            _check("aws credentials", with_config(aws_probe, env_name)),
+        ]
+    return checks

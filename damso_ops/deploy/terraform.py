@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +82,34 @@ def _flag():
     return IsFlagged
 
 
+MIN_VERSION = (1, 10)  # the S3 backend's use_lockfile (every stack's backend.hcl) needs 1.10
+MIN_VERSION_TEXT = ".".join(map(str, MIN_VERSION))
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """(major, minor, patch) of a Terraform version such as '1.11.4' or '1.10.0-beta1'."""
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    if not match:
+        raise DamsoError(f"Cannot read the Terraform version {text!r}.")
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def check_version(found: str) -> str:
+    """found, or one sentence saying why damso cannot use a Terraform that old."""
+    if version_tuple(found)[:2] < MIN_VERSION:
+        raise DamsoError(
+            f"Terraform {found} is too old: damso needs {MIN_VERSION_TEXT} or newer, "
+            "whose S3 backend locks state with use_lockfile."
+        )
+    return found
+
+
 def version() -> str:
+    """The Terraform on the PATH (`terraform version -json`), refused when older than 1.10."""
     if not shutil.which("terraform"):
-        raise DamsoError("terraform is not on the PATH.", hint="Install Terraform 1.6 or newer.")
+        raise DamsoError("terraform is not on the PATH.", hint=f"Install Terraform {MIN_VERSION_TEXT} or newer.")
     data = json.loads(run(version_command(cli_env(cache_dir() / "terraform"))).output)
-    return data["terraform_version"]
+    return check_version(data["terraform_version"])
 
 
 # ---- per-stack commands ----------------------------------------------------------

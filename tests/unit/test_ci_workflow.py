@@ -12,13 +12,10 @@ import typer
 import yaml
 
 from damso_ops.cli import app
+from damso_ops.doctor import PURPOSES
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "docs" / "ci" / "damso.yml"
 SHELL_STOPS = {"|", "||", "&&", ";", ">", ">>", "2>", "2>&1", "<"}
-# Options the workflow already uses that the CLI gains in the same piece of work
-# (issue 11): `damso doctor --for build|deploy`. Remove an entry once the option exists;
-# test_pending_options_are_still_pending fails as soon as one does, as a reminder.
-PENDING_OPTIONS = {("damso doctor", "--for")}
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[^@\s]+)@(?P<ref>\S+)(?P<comment>\s*#.*)?$")
 
 
@@ -81,6 +78,13 @@ def resolve(argv: list[str]) -> tuple[object, list[str], str]:
     return command, rest, name
 
 
+def env_of(argv: list[str]) -> str:
+    """The environment a `damso build|deploy` line works on (deploy ENV, build --env ENV)."""
+    if argv[1] == "deploy":
+        return argv[2]
+    return argv[argv.index("--env") + 1]
+
+
 def test_the_workflow_has_damso_commands_and_the_status_gate():
     lines = damso_lines()
     assert any(line.startswith("damso deploy prod") for line in lines)
@@ -96,14 +100,8 @@ def test_every_damso_command_and_option_exists(line):
     command, rest, name = resolve(words(line)[1:])
     opts = options_of(command)
     for word in rest:
-        if word.startswith("-") and (name, word.split("=")[0]) not in PENDING_OPTIONS:
+        if word.startswith("-"):
             assert word.split("=")[0] in opts, f"'{name}' has no option {word} (in: {line})"
-
-
-def test_pending_options_are_still_pending():
-    for name, option in PENDING_OPTIONS:
-        command, _, _ = resolve(name.split()[1:])
-        assert option not in options_of(command), f"'{name} {option}' exists now: drop it from PENDING_OPTIONS"
 
 
 def steps() -> list[tuple[str, dict]]:
@@ -153,8 +151,15 @@ def test_each_job_checks_what_it_needs_before_its_work():
         job_steps = data["jobs"][job_name]["steps"]
         runs = [s.get("run", "") for s in job_steps]
         doctor = next(i for i, r in enumerate(runs) if r.strip().startswith("damso doctor"))
-        assert runs[doctor].split() == ["damso", "doctor", "--for", purpose]
         work = [i for i, r in enumerate(runs) if re.match(r"\s*damso (build|deploy) ", r)]
+        # The doctor checks what this job needs, and with --env the environment the job works on.
+        argv = words(runs[doctor].strip())
+        assert argv[:4] == ["damso", "doctor", "--for", purpose], f"{job_name}: {runs[doctor]!r}"
+        assert purpose in PURPOSES
+        if argv[4:]:
+            assert argv[4] == "--env" and len(argv) == 6, f"{job_name}: {runs[doctor]!r}"
+            job_envs = {env_of(words(line)) for i in work for line in runs[i].splitlines() if line.strip().startswith("damso ")}
+            assert job_envs == {argv[5]}, f"{job_name}: the doctor checks {argv[5]}, the job works on {job_envs}"
         assert work and all(i > doctor for i in work), f"{job_name}: doctor must run before the job's work"
         # The doctor step sees every secret the job's damso steps use (the build job's doctor
         # once failed because the registry credentials were set only on the next step).
