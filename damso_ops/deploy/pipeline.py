@@ -19,6 +19,7 @@ from damso_ops.deploy import (
     drain,
     livekit,
     lock,
+    redis,
     releases,
     render,
     rollout,
@@ -268,6 +269,12 @@ def deploy(
             result.plans += plans
             result.applied += _apply(ws, plans, confirm, on_event, jobs)
 
+    group = (outputs.get("data") or {}).get("redis_replication_group_id")
+    if group and not target.aws.emulated:  # the emulator makes no replication group
+        done = redis.ensure_auth(target.aws.client("elasticache"), target.aws.client("ssm"), target.env_name, target.env,
+                                 group, on_event)  # fmt: skip
+        if done:
+            on_event("secrets", f"stored: {', '.join(done)}")
     store = target.store(outputs["shared"]["artifact_bucket"])
     release = _release(target, request, outputs, store)
     hosts = _hosts(target, request, outputs)

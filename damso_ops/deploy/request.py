@@ -83,6 +83,8 @@ def needed_secrets(env: Environment, roles) -> dict[str, list[str]]:
     """Role → secret names to find in SSM. LiveKit's key pair is ensure_keys' business, and
     other roles of an environment with a LiveKit server get theirs from it (copy_livekit_keys)."""
     def own(role: str, name: str) -> bool:
+        if name == "REDIS_AUTH_TOKEN" and "data" in env.stacks:  # made by damso with the data stack (deploy/redis.py)
+            return False
         return name not in livekit.KEY_NAMES or (role != livekit.ROLE and livekit.ROLE not in env.roles)
 
     return {r: [n for n in env.roles[r].secrets if own(r, n)] for r in roles}
