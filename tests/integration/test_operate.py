@@ -204,8 +204,10 @@ def test_rollback_waits_for_the_lock_then_runs_the_named_release(ops_project, th
     s3 = ops_project.aws.client("s3")
     refused = ops_project.run("rollback", ENV, "--to", first)
     assert refused.exit_code == 2 and "pass --yes" in refused.output
-    unknown = ops_project.run("rollback", ENV, "--to", "nope", "--yes")
-    assert unknown.exit_code == 2 and "has no release 'nope'" in unknown.output
+    malformed = ops_project.run("rollback", ENV, "--to", "nope", "--yes")  # refused before AWS
+    assert malformed.exit_code == 2 and "--to 'nope' is not a release id" in malformed.output
+    unknown = ops_project.run("rollback", ENV, "--to", "20200101T000000Z-0123456789", "--yes")
+    assert unknown.exit_code == 2 and "has no release '20200101T000000Z-0123456789'" in unknown.output
     other = lock.acquire(s3, ops_project.bucket(f"{ENV}-tfstate"), ENV, "deploy")  # someone else deploying, for 3 s
     threading.Timer(3, lambda: lock.release(s3, other)).start()
     result, data = ops_project.run_json("rollback", ENV, "--to", first, "--yes", "--converge-local", "--lock-timeout", "60")
