@@ -87,7 +87,8 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
         result.problems.append(f"{role}: not deployed (no stack state)")
         result.instances.append({"role": role, "instance_id": None, "state": "not deployed", "problems": ["not deployed"],
                                  "containers": []})  # fmt: skip
-    for role, host in sorted((role, h) for role, hosts in where.hosts.items() for h in hosts):
+    for role, host in sorted(((role, h) for role, hosts in where.hosts.items() for h in hosts),
+                             key=lambda item: (item[0], item[1]["instance_id"])):  # fmt: skip
         instance = host["instance_id"]
         inst = described.get(instance, {})
         report = found.get(instance)

@@ -289,3 +289,14 @@ def test_find_deployed_refuses_a_state_object_that_is_not_json(target):
     with pytest.raises(DamsoError) as exc:
         deployed.find_deployed(target)
     assert exc.value.message == f"The Terraform state s3://{STATE}/prod/shared.tfstate is not JSON."
+
+
+def test_status_shows_every_instance_of_a_role_with_several(store, ec2):
+    current = publish(store, 0)
+    report(store, "i-0api1", current)
+    report(store, "i-0api0", current)
+    found = status.status(store, ec2, deployed.Deployed("prod", STATE, ARTIFACTS, {"api": [
+        {"instance_id": "i-0api1", "private_ip": "10.0.11.5", "public_ip": None},
+        {"instance_id": "i-0api0", "private_ip": "10.0.10.5", "public_ip": None}]}), stale_after=None)  # fmt: skip
+    assert [(i["role"], i["instance_id"], i["release_desired"]) for i in found.instances] == [
+        ("api", "i-0api0", current), ("api", "i-0api1", current)]
