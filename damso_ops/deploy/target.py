@@ -6,6 +6,7 @@ boto3 session of the command (see aws.AwsEndpoint).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -61,7 +62,9 @@ class Target:
             return False
 
     def ensure_state_bucket(self) -> bool:
-        """Create the Terraform state bucket (versioned, encrypted, private) if missing."""
+        """Create the Terraform state bucket if missing: versioned, encrypted, private, old
+        versions expiring, and (outside the sandbox) refusing every request without TLS.
+        A bucket that exists already (made earlier, or named by state_bucket) is left as it is."""
         name = self.state_bucket
         if self.bucket_exists(name):
             return False
@@ -76,7 +79,54 @@ class Target:
         )
         blocks = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={k: True for k in blocks})
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration=state_bucket_lifecycle())
+        if not self.env.sandbox:  # the emulator evaluates no condition: the policy would refuse everything
+            s3.put_bucket_policy(Bucket=name, Policy=json.dumps(tls_only_policy(name, s3.meta.partition)))
         return True
+
+
+# What the shared stack's release bucket has too (terraform/modules/artifacts): old state
+# versions (every apply writes one) are kept 90 days to recover from, then expire.
+NONCURRENT_VERSION_DAYS = 90
+ABORT_MULTIPART_DAYS = 7
+
+
+def state_bucket_lifecycle() -> dict:
+    return {
+        "Rules": [
+            {
+                "ID": "expire-noncurrent-versions",
+                "Status": "Enabled",
+                "Filter": {},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
+            },
+            {
+                "ID": "remove-expired-delete-markers",
+                "Status": "Enabled",
+                "Filter": {},
+                "Expiration": {"ExpiredObjectDeleteMarker": True},
+            },
+        ]
+    }
+
+
+def tls_only_policy(bucket: str, partition: str = "aws") -> dict:
+    """Deny every S3 action on the bucket and its objects to a request made without TLS."""
+    arn = f"arn:{partition}:s3:::{bucket}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 def connect(cfg: Config, env_name: str) -> Target:

@@ -4,6 +4,7 @@ written into a temporary project folder, an environment's release store."""
 from __future__ import annotations
 
 import functools
+import json
 
 import pytest
 
@@ -34,10 +35,29 @@ def aws(monkeypatch, tmp_path):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
                         "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config")}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr("moto.s3.models.FakeBucket.get_permission", _permission_over_tls)
     from moto import mock_aws
 
     with mock_aws():
         yield AwsEndpoint(REGION)
+
+
+TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _permission_over_tls(bucket, action: str, resource: str):
+    """moto's bucket-policy check without the statements that apply only to plain-HTTP requests:
+    moto evaluates no condition (a TLS-only policy would deny everything), and every request
+    here goes to an https:// endpoint, so on AWS those statements would not apply."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    policy = json.loads(bucket.policy)
+    kept = [s for s in policy["Statement"] if s.get("Condition") != TLS_ONLY]
+    if not kept:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps({**policy, "Statement": kept})).is_action_permitted(action, resource)
 
 
 @pytest.fixture
