@@ -391,7 +391,7 @@ def _refused_by_aws(cfg: Config) -> list[tuple[str, str]]:
             if values.open_to_all(cidrs) and not allowed:
                 problems.append((f"{owner}.ssh_cidrs", f"{', '.join(values.open_to_all(cidrs))} opens SSH to the whole internet; "
                                  f"list your own addresses, or set allow_ssh_from_anywhere = true in [{owner}]"))  # fmt: skip
-        zones = list(getattr(env, "availability_zones", None) or [])
+        zones = list(env.availability_zones)
         for zone in zones:
             problem = values.availability_zone(zone, env.region)
             if problem:

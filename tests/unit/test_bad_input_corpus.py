@@ -174,6 +174,8 @@ CASES = [
     conf('"203.0.113.10/32"', '"203.0.113.10/24"', "did you mean 203.0.113.0/24"),
     conf('"203.0.113.10/32"', '"2001:db8::/32"', "'2001:db8::/32' is an IPv6 block"),
     conf('"203.0.113.10/32"', '"::/0"', "'::/0' is an IPv6 block"),
+    conf(PROD, PROD + 'availability_zones = ["us-east-1a", "us-west-2b"]\n', "availability_zones: 'us-west-2b' is not an availability zone of us-east-1"),
+    conf(PROD, PROD + 'availability_zones = ["us-east-1a", "us-east-1a"]\n', "availability_zones: lists 'us-east-1a' more than once"),
     conf('"203.0.113.10/32"', '"0.0.0.0/0"', "environments.prod.ssh_cidrs: 0.0.0.0/0 opens SSH to the whole internet"),
     conf('"198.51.100.20/32"', '"0.0.0.0/0"', "gpu_dev.alice.ssh_cidrs: 0.0.0.0/0 opens SSH"),
     conf('"198.51.100.20/32"', '"198.51.100.300/32"', "'198.51.100.300/32' is not a CIDR block"),
