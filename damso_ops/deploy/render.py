@@ -67,6 +67,7 @@ def _context(cfg: Config, env_name: str, role_name: str, role: Role, bucket: str
         "secrets_file": SECRETS_FILE,
         "region": cfg.environments[env_name].region,
         "bucket": bucket,
+        "stop_grace_period": role.stop_grace_period,
     }
 
 
@@ -81,16 +82,28 @@ def _render(jenv, name: str, key: str, cfg: Config, context: dict) -> str:
         raise ConfigError(f"{key}: template {name}: {exc.message}.") from None
 
 
-def render_user_data(cfg: Config, env_name: str, role_name: str, role: Role, bucket: str, jenv=None) -> str:
-    """The bootstrap that installs the reconcile unit: the same for every release."""
+def render_user_data(cfg: Config, env_name: str, role_name: str, role: Role, bucket: str, jenv=None,
+                     aws_endpoint: str | None = None) -> str:  # fmt: skip
+    """The bootstrap that installs the reconcile unit: the same for every release. aws_endpoint:
+    where a sandbox's hosts reach the emulator (real hosts use AWS's own endpoints)."""
     context = _context(cfg, env_name, role_name, role, bucket)
-    context["reconcile_py"] = reconcile_source().rstrip("\n")
+    context.update(reconcile_gz=reconcile_gz(), reconcile_py=reconcile_source().rstrip("\n"),  # a project's own bootstrap may embed it as text
+                   aws_endpoint=aws_endpoint or "", imds_url=cfg.environments[env_name].host_imds_url)  # fmt: skip
     key = f"environments.{env_name}.roles.{role_name}"
     return _render(jenv or template_env(cfg), "user-data/bootstrap.sh.j2", key, cfg, context)
 
 
 def reconcile_source() -> str:
     return (paths.data_dir("templates") / "host" / "reconcile.py").read_text()
+
+
+def reconcile_gz() -> str:
+    """reconcile.py gzipped (no timestamp: the same bytes every time) and base64'd, in 76-column
+    lines: it keeps the user-data within EC2's 16 KB."""
+    import base64
+    import gzip
+
+    return base64.encodebytes(gzip.compress(reconcile_source().encode(), 9, mtime=0)).decode().rstrip("\n")
 
 
 def render_files(

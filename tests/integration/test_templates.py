@@ -3,12 +3,15 @@ specification (docker-compose config), the user-data passes shellcheck and holds
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from damso_ops import config
 from damso_ops.deploy import render
@@ -57,8 +60,55 @@ def test_user_data_passes_shellcheck_and_embeds_the_reconcile_unit(cfg, role, tm
     result = subprocess.run(["shellcheck", "--shell=bash", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
     assert f"DAMSO_ROLE={role}\n" in text and "DAMSO_BUCKET=damso-prod-artifacts\n" in text
-    assert render.reconcile_source().strip() in text
-    assert len(text.encode()) < 16384  # EC2's user-data limit
+    assert embedded_reconcile(text) == render.reconcile_source()
+    assert "AWS_ENDPOINT_URL" not in text and "IMDS" not in text  # a real host uses AWS's own endpoints
+
+
+def embedded_reconcile(user_data: str) -> str:
+    """The reconcile unit as the bootstrap writes it to /opt/damso/reconcile.py (gzip, base64)."""
+    import base64
+    import gzip
+    import re
+
+    (blob,) = re.findall(r"<<'RECONCILE'[^\n]*\n(.*?)\nRECONCILE\n", user_data, flags=re.S)
+    return gzip.decompress(base64.b64decode(blob)).decode()
+
+
+def test_the_largest_user_data_fits_in_ec2s_16_kb(cfg):
+    """Every role of every environment, and a sandbox host that is pointed at an emulator and a
+    fake metadata service (the longest host.env): EC2 refuses user-data over 16 KB."""
+    env = cfg.environments["prod"].model_copy(update={"sandbox": True, "host_imds_url": "http://127.0.0.1:65535"})
+    sandbox = cfg.model_copy(update={"environments": {**cfg.environments, "sandbox": env}})
+    sizes = {}
+    for env_name, env in sandbox.environments.items():
+        for role_name, role in env.roles.items():
+            text = render.render_user_data(sandbox, env_name, role_name, role, f"damso-{env_name}-artifacts-123456789012",
+                                           aws_endpoint="http://127.0.0.1:65535" if env.sandbox else None)  # fmt: skip
+            sizes[f"{env_name}/{role_name}"] = len(text.encode())
+    largest = max(sizes, key=sizes.get)
+    print(f"largest user-data: {largest}, {sizes[largest]} bytes of 16384")
+    assert sizes[largest] < 16384, sizes
+    text = render.render_user_data(sandbox, "sandbox", "livekit", sandbox.environments["sandbox"].roles["livekit"], "b",
+                                   aws_endpoint="http://127.0.0.1:4566")  # fmt: skip
+    assert "AWS_ENDPOINT_URL=http://127.0.0.1:4566\n" in text
+    assert "DAMSO_IMDS_URL=http://127.0.0.1:65535/latest\n" in text
+    assert "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:65535/\n" in text
+
+
+def test_host_imds_url_is_only_for_sandbox_environments():
+    text = ROOT.joinpath("damso.example.toml").read_text().replace(
+        "[environments.prod]\n", '[environments.prod]\nhost_imds_url = "http://127.0.0.1:8999"\n', 1
+    )
+    with pytest.raises(config.ConfigError, match="environments.prod.host_imds_url is only for sandbox environments"):
+        config.parse(text, ROOT / "damso.toml")
+
+
+def test_each_service_gets_its_roles_stop_grace_period(cfg):
+    """The example gives the agent 10 minutes to drain live calls; other roles keep docker's 10 s."""
+    for role, grace in (("agent", "10m"), ("api", "10s")):
+        files = render.render_files(cfg, "prod", role, cfg.environments["prod"].roles[role], images(cfg), OUTPUTS, "b")
+        services = yaml.safe_load(files["compose.yml"])["services"]
+        assert {name: s.get("stop_grace_period") for name, s in services.items()} == {name: grace for name in services}
 
 
 class _Imds(BaseHTTPRequestHandler):
@@ -88,9 +138,7 @@ class _Imds(BaseHTTPRequestHandler):
 def test_livekit_files_of_the_dev_server_and_the_hosts_fill_step(cfg, tmp_path, monkeypatch):
     """livekit.yaml.in holds placeholders only; the reconcile unit's fill step (IMDSv2 for the
     node IP) turns it into a livekit.yaml with the keys and every webhook; compose is valid."""
-    import importlib.util
     import threading
-    import yaml
 
     env = cfg.environments["dev"]
     hooks = [*env.livekit.webhook_urls, "https://3.sodam.store/webhook/livekit"]
@@ -107,9 +155,7 @@ def test_livekit_files_of_the_dev_server_and_the_hosts_fill_step(cfg, tmp_path, 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Imds)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        spec = importlib.util.spec_from_file_location("reconcile", ROOT / "templates" / "host" / "reconcile.py")
-        reconcile = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(reconcile)
+        reconcile = load_reconcile()
         monkeypatch.delenv("DAMSO_NODE_IP", raising=False)
         monkeypatch.setenv("DAMSO_IMDS_URL", f"http://127.0.0.1:{server.server_port}/latest")
         reconcile.fill(str(tmp_path), {"LIVEKIT_API_KEY": "APIdev0123456789", "LIVEKIT_API_SECRET": "s" * 43})
@@ -127,3 +173,100 @@ def test_livekit_files_of_the_dev_server_and_the_hosts_fill_step(cfg, tmp_path, 
     monkeypatch.setenv("DAMSO_NODE_IP", "198.51.100.1")
     with pytest.raises(RuntimeError, match="livekit.yaml.in needs LIVEKIT_API_KEY, LIVEKIT_API_SECRET"):
         reconcile.fill(str(missing), {})
+
+
+def test_fill_reports_what_changed_so_the_host_restarts_only_its_users(tmp_path, monkeypatch):
+    """The reconcile unit fills X.in on every run; only a changed X (a new NODE_IP) is reported."""
+    reconcile = load_reconcile()
+    (tmp_path / "livekit.yaml.in").write_text("rtc:\n  node_ip: ${NODE_IP}\n")
+    (tmp_path / "other.in").write_text("key: ${KEY}\n")
+    monkeypatch.setenv("DAMSO_NODE_IP", "203.0.113.7")
+    assert reconcile.fill(str(tmp_path), {"KEY": "k"}) == [str(tmp_path / "livekit.yaml"), str(tmp_path / "other")]
+    assert reconcile.fill(str(tmp_path), {"KEY": "k"}) == []
+    monkeypatch.setenv("DAMSO_NODE_IP", "198.51.100.9")  # an Elastic IP attached after the first run
+    assert reconcile.fill(str(tmp_path), {"KEY": "k"}) == [str(tmp_path / "livekit.yaml")]
+    assert (tmp_path / "livekit.yaml").read_text() == "rtc:\n  node_ip: 198.51.100.9\n"
+
+
+def load_reconcile():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reconcile", ROOT / "templates" / "host" / "reconcile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DRAIN_TOML = """
+[registry]
+host = "127.0.0.1:5000"
+namespace = "test"
+[repositories.app]
+url = "file:///nonexistent"
+[services.app]
+repo = "app"
+image = "app"
+[environments.local.roles.agent]
+services = ["app"]
+compose_template = "compose/drain.yml.j2"
+stop_grace_period = "30s"
+env = {{ GENERATION = "{generation}" }}
+"""
+# A worker that, like a LiveKit agent with live calls, needs DRAIN seconds after SIGTERM
+# (more than docker's default 10 s); each generation logs when it starts and when it is done.
+DRAIN = 13
+DRAIN_COMPOSE = """\
+services:
+  worker:
+    image: {{ images["app"] }}
+    stop_grace_period: {{ stop_grace_period }}
+    env_file: [{{ env_file }}, {{ secrets_file }}]
+    volumes: ["./log:/log"]
+    command: ["/bin/sh", "-c", "echo start $$GENERATION $$(/bin/busybox date +%s) >> /log/events; trap 'echo drain $$GENERATION $$(/bin/busybox date +%s) >> /log/events; sleep DRAIN_SECONDS; echo drained $$GENERATION $$(/bin/busybox date +%s) >> /log/events; exit 0' TERM; while true; do sleep 1; done"]
+""".replace("DRAIN_SECONDS", str(DRAIN))
+
+
+def test_a_container_gets_its_stop_grace_period_before_its_replacement_starts(tmp_path, dockerd, busybox_image):
+    """A new release replaces the worker: compose sends SIGTERM, waits the role's stop_grace_period
+    (30 s here) while the worker drains for 13 s, and only then starts the new one."""
+    import docker
+
+    (tmp_path / "templates" / "compose").mkdir(parents=True)
+    (tmp_path / "templates" / "compose" / "drain.yml.j2").write_text(DRAIN_COMPOSE)
+    host = tmp_path / "host"
+    (host / "log").mkdir(parents=True)
+    (host / render.SECRETS_FILE).write_text("")
+    project = f"damso-grace-{tmp_path.name[-12:].lower()}"
+    env = {**os.environ, "DOCKER_HOST": dockerd.host}
+
+    def release(generation: int) -> float:
+        (tmp_path / "damso.toml").write_text(DRAIN_TOML.format(generation=generation))
+        cfg = config.load(tmp_path / "damso.toml")
+        role = cfg.environments["local"].roles["agent"]
+        for name, text in render.render_files(cfg, "local", "agent", role, {"app": busybox_image}, {}, "b").items():
+            (host / name).write_text(text)
+        started = time.monotonic()
+        out = subprocess.run(["docker-compose", "-p", project, "-f", "compose.yml", "up", "-d"], cwd=host, env=env,
+                             capture_output=True, text=True)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return time.monotonic() - started
+
+    def events() -> list[list[str]]:
+        return [line.split() for line in (host / "log" / "events").read_text().splitlines()]
+
+    client = docker.DockerClient(base_url=dockerd.host)
+    try:
+        release(1)
+        time.sleep(2)  # the worker has installed its SIGTERM trap
+        took = release(2)
+        log = events()
+        assert [e[:2] for e in log] == [["start", "1"], ["drain", "1"], ["drained", "1"], ["start", "2"]], log
+        drained, replaced = int(log[2][2]), int(log[3][2])
+        assert drained - int(log[1][2]) >= DRAIN - 1 and replaced >= drained  # drained in full, then replaced
+        assert took >= DRAIN - 1
+    finally:
+        for c in client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"}):
+            c.remove(force=True)
+        for n in client.networks.list(filters={"label": f"com.docker.compose.project={project}"}):
+            n.remove()
+        client.close()
