@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io docker-registry busybox-static docker-compose shellcheck git)
+packages=(docker.io docker-registry busybox-static docker-compose shellcheck git mmdebstrap iproute2)  # mmdebstrap, iproute2: the host boot tests' machines
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
