@@ -9,15 +9,17 @@ setup:            ## Debian packages (docker.io, docker-registry, …) and damso
 demo: setup       ## build a demo app from a local git repo and deploy it to the sandbox, end to end
 	$(PYTHON) scripts/demo.py
 
-test: setup       ## the whole suite: unit tests and integration tests against real parts
-	$(PYTHON) -m pytest
+test: setup       ## the whole suite: unit tests and integration tests against real parts, 3 test files at a time
+	$(PYTHON) -m pytest -n 3 --dist loadfile --durations=15
 
 unit:             ## only the fast tests that need no daemon
 	$(PYTHON) -m pytest -m "not integration"
 
-bench: setup      ## speed figures, measured side by side
-	$(PYTHON) bench/build_bench.py
-	$(PYTHON) bench/deploy_bench.py
+bench: setup      ## speed figures, measured side by side, then one table: each measure, its goal, met or not
+	@out=$$(mktemp -d) && \
+	  $(PYTHON) bench/build_bench.py --json $$out/build.json && \
+	  $(PYTHON) bench/deploy_bench.py --json $$out/deploy.json; \
+	  rc=$$?; $(PYTHON) bench/summary.py $$out/build.json $$out/deploy.json; rm -rf $$out; exit $$rc
 
 lint:
 	terraform fmt -check -recursive terraform
