@@ -71,12 +71,13 @@ def find_instance(ec2, project: str, env: str) -> Instance | None:
 
 
 def urls(env_cfg: Environment, instance: Instance | None) -> list[str]:
-    """Where clients connect: wss://host with TLS, else ws://host-or-ip:port."""
+    """Where clients connect: with TLS only wss://<subdomain>.<domain> (the plain signal port is
+    closed to the world and join tokens must not travel unencrypted), else ws://host-or-ip:port."""
     lk, host = env_cfg.livekit, config.host(env_cfg)
+    if lk.tls:
+        return [f"wss://{host}"] if host else []
     found = []
-    if lk.tls and host:
-        found.append(f"wss://{host}")
-    elif host and env_cfg.zone_id:
+    if host and env_cfg.zone_id:
         found.append(f"ws://{host}:{lk.port}")
     if instance and instance.public_ip:
         found.append(f"ws://{instance.public_ip}:{lk.port}")

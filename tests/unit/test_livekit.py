@@ -132,3 +132,24 @@ def test_roles_get_the_livekit_servers_keys_from_ssm_and_typed_keys_are_refused(
         assert request.copy_livekit_keys(ssm, "dev", env, ["api"], dry_run=False) == []  # already the same
     with pytest.raises(ConfigError, match="roles.api.env.LIVEKIT_API_KEY: must not be typed here"):
         config.parse(text + 'env = { LIVEKIT_API_KEY = "APIdamsoprod" }\n', Path("damso.toml"))
+
+
+LIVEKIT_ENV = BASE + '[environments.dev]\ndomain = "sodam.store"\nzone_id = "Z0123456789"\n[environments.dev.roles.livekit]\nami = "ami-1"\n'
+
+
+@pytest.mark.parametrize(
+    ("livekit_toml", "expected"),
+    [
+        ("tls = true\n", ["wss://livekit.sodam.store"]),  # never ws:// next to it: tokens travel in the URL
+        ('tls = true\nsubdomain = "rtc"\nport = 7990\n', ["wss://rtc.sodam.store"]),
+        ("tls = false\n", ["ws://livekit.sodam.store:7880", "ws://203.0.113.7:7880"]),
+    ],
+)
+def test_with_tls_clients_get_only_wss(livekit_toml, expected):
+    from damso_ops.hosts.instances import Instance
+
+    env = config.parse(LIVEKIT_ENV + "[environments.dev.livekit]\n" + livekit_toml, Path("damso.toml")).environments["dev"]
+    instance = Instance("i-1", "running", "c7i.xlarge", "203.0.113.7", "10.0.0.5", None)
+    assert livekit.urls(env, instance) == expected
+    assert livekit.primary_url(env, instance) == expected[0]
+    assert livekit.urls(env, None) == [u for u in expected if "203.0.113.7" not in u]
