@@ -68,6 +68,18 @@ ami = "{AMI}"
 """
 
 
+def hosted_zone(r53, domain: str, reference: str) -> str:
+    """A hosted zone whose id looks like AWS's (Z…, which damso.toml's check asks for): moto
+    makes up 22 characters of any letter or digit, so zones are made until one starts with Z."""
+    for attempt in range(1000):
+        zone = r53.create_hosted_zone(Name=domain, CallerReference=f"{reference}-{attempt}")["HostedZone"]["Id"]
+        zone = zone.split("/")[-1]
+        if zone.startswith("Z"):
+            return zone
+        r53.delete_hosted_zone(Id=zone)
+    raise AssertionError("moto made no hosted zone id starting with Z in 1000 attempts")
+
+
 @pytest.fixture(scope="module")
 def lk(tmp_path_factory, registry, dockerd, docker_client, busybox_image, git_root):
     """A project whose sandbox has a LiveKit role; the emulator is stopped at the end."""
@@ -80,8 +92,9 @@ def lk(tmp_path_factory, registry, dockerd, docker_client, busybox_image, git_ro
     env = {"LIVEKIT_API_KEY": None, "LIVEKIT_API_SECRET": None, "GHCR_USERNAME": None, "GHCR_TOKEN": None}
     project = make_sandbox_project(base, registry, dockerd, git_root, {"compose/livekit.yml.j2": COMPOSE}, "", env, build=False)
     sandbox.ensure(project.root / ".damso")
-    zone = project.aws.client("route53").create_hosted_zone(Name=DOMAIN, CallerReference=base.name)["HostedZone"]["Id"]
-    write_config(project.root, registry.host, project.repos, livekit_toml(registry.host, zone.split("/")[-1], free_port()))
+    zone = hosted_zone(project.aws.client("route53"), DOMAIN, base.name)
+    project.livekit_port = free_port()
+    write_config(project.root, registry.host, project.repos, livekit_toml(registry.host, zone, project.livekit_port))
     project.compose_prefix = "damso-sandbox-livekit"
     with sandbox_lifetime(project, dockerd.host):
         yield project
@@ -118,6 +131,29 @@ def keys_in_ssm(project) -> tuple[str, str]:
     return params["LIVEKIT_API_KEY"], params["LIVEKIT_API_SECRET"]
 
 
+def release_file(project, release: str, name: str) -> str:
+    s3 = project.aws.client("s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "artifacts" in b["Name"])
+    return s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{release}/{name}")["Body"].read().decode()
+
+
+def public_ports(conf: dict, caddyfile: str | None) -> set[tuple[str, int, int]]:
+    """(protocol, from, to) of every port clients must reach, read from a rendered livekit.yaml:
+    rtc.tcp_port and the UDP media range (and rtc.udp_port, TURN when enabled), and the signal
+    port, unless Caddy terminates TLS in front of it (then Caddy's 80 and 443 instead)."""
+    rtc, turn = conf["rtc"], conf.get("turn") or {}
+    ports = {("tcp", rtc["tcp_port"], rtc["tcp_port"]), ("udp", rtc["port_range_start"], rtc["port_range_end"])}
+    if rtc.get("udp_port"):
+        ports.add(("udp", rtc["udp_port"], rtc["udp_port"]))
+    if turn.get("enabled"):
+        ports |= {("tcp", turn["tls_port"], turn["tls_port"]), ("udp", turn["udp_port"], turn["udp_port"])}
+    if caddyfile and f"reverse_proxy 127.0.0.1:{conf['port']}" in caddyfile:
+        ports |= {("tcp", 80, 80), ("tcp", 443, 443)}
+    else:
+        ports.add(("tcp", conf["port"], conf["port"]))
+    return ports
+
+
 def filled_config(project, release: str) -> tuple[dict, int]:
     import yaml
 
@@ -141,16 +177,21 @@ def test_up_creates_instance_address_ports_dns_and_keys(lk, first_up):
     (address,) = ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [inst["InstanceId"]]}])["Addresses"]
     (group,) = ec2.describe_security_groups(GroupIds=[g["GroupId"] for g in inst["SecurityGroups"]])["SecurityGroups"]
     rules = {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in group["IpPermissions"]}
-    port = json.loads(run(lk, "status", "--env", "sandbox", "--json").stdout)["urls"]
-    config_port = int(next(u for u in port if u.startswith("ws://")).rsplit(":", 1)[1])
+    conf, _ = filled_config(lk, first_up["release"])
+    caddyfile = release_file(lk, first_up["release"], "livekit/Caddyfile")
+    # The ports the security group opens are the ports the rendered livekit.yaml (and, with tls,
+    # Caddy in front of its signal port) make the host listen on, no more and no fewer ...
+    assert rules == public_ports(conf, caddyfile)
+    # ... which with tls on are exactly these: the signal port itself stays closed to the world.
     assert rules == {
-        ("tcp", config_port, config_port),  # signalling
-        ("tcp", 7881, 7881),  # ICE over TCP
-        ("tcp", 7883, 7883),  # TCP fallback
-        ("udp", 50000, 60000),  # media
-        ("tcp", 80, 80),  # ACME (tls = true)
-        ("tcp", 443, 443),  # TLS
-    }  # and no 22: the config lists no SSH sources
+        ("tcp", 7883, 7883),  # rtc.tcp_port: ICE over TCP, the fallback when UDP is blocked
+        ("udp", 50000, 60000),  # rtc.port_range_start/end: media
+        ("tcp", 80, 80),  # Caddy: ACME
+        ("tcp", 443, 443),  # Caddy: wss:// signalling
+    }  # no signal port (7880 or the configured one), no 7881, and no 22: the config lists no SSH sources
+    assert conf["port"] == lk.livekit_port and ("tcp", conf["port"], conf["port"]) not in rules
+    status = json.loads(run(lk, "status", "--env", "sandbox", "--json").stdout)
+    assert status["urls"] == [f"wss://livekit.{DOMAIN}"]  # only wss://: tokens never travel over plain ws
     r53 = lk.aws.client("route53")
     (zone,) = r53.list_hosted_zones()["HostedZones"]
     records = [r for r in r53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"] if r["Type"] == "A"]
@@ -169,9 +210,8 @@ def test_the_host_fills_livekit_yaml_with_the_keys_and_every_webhook(lk, first_u
     assert conf["rtc"]["node_ip"] == "127.0.0.1" and conf["rtc"]["tcp_port"] == 7883
     assert (conf["rtc"]["port_range_start"], conf["rtc"]["port_range_end"]) == (50000, 60000)
     assert mode == 0o600
-    bucket = next(b["Name"] for b in lk.aws.client("s3").list_buckets()["Buckets"] if "artifacts" in b["Name"])
-    caddy = lk.aws.client("s3").get_object(Bucket=bucket, Key=f"sandbox/releases/{first_up['release']}/livekit/Caddyfile")
-    assert f"livekit.{DOMAIN} {{" in caddy["Body"].read().decode()
+    caddy = release_file(lk, first_up["release"], "livekit/Caddyfile")
+    assert f"livekit.{DOMAIN} {{" in caddy and f"reverse_proxy 127.0.0.1:{conf['port']}" in caddy
 
 
 def test_second_up_changes_nothing(lk, first_up):
@@ -202,6 +242,7 @@ def test_keys_and_token_for_developers(lk, first_up):
     plain = run(lk, "keys", "--env", "sandbox")
     assert plain.exit_code == 0, plain.output
     assert f"LIVEKIT_API_KEY={key}\n" in plain.stdout and f"LIVEKIT_URL=wss://livekit.{DOMAIN}\n" in plain.stdout
+    assert "ws://" not in plain.stdout
     assert secret not in plain.stdout and "LIVEKIT_API_SECRET" not in plain.stdout
     shown = run(lk, "keys", "--env", "sandbox", "--show-secret", "--format", "json")
     assert json.loads(shown.stdout)["LIVEKIT_API_SECRET"] == secret
