@@ -16,6 +16,7 @@ from tests.support.net import free_port
 pytestmark = pytest.mark.integration
 
 AMI = "ami-1e749f67"  # one of moto's built-in images
+ENV = "lksandbox"  # not "sandbox": test_deploy_sandbox may run at the same time on the same engine
 DOMAIN = "sandbox.test"
 SHARED_HOOK = "https://api.sandbox.test/webhook/livekit"
 DEV_HOOK = "https://3.sandbox.test/webhook/livekit"
@@ -39,21 +40,21 @@ services:
 
 def livekit_toml(registry_host: str, zone_id: str, port: int) -> str:
     return f"""
-[environments.sandbox]
+[environments.lksandbox]
 sandbox = true
 region = "ap-northeast-2"
 domain = "{DOMAIN}"
 zone_id = "{zone_id}"
 
-[environments.sandbox.build_args]
+[environments.lksandbox.build_args]
 PUBLIC_URL = "https://sandbox.test"
 
-[environments.sandbox.roles.livekit]
+[environments.lksandbox.roles.livekit]
 ami = "{AMI}"
 health_timeout = 60
 secrets = ["REGISTRY_USERNAME", "REGISTRY_PASSWORD"]
 
-[environments.sandbox.livekit]
+[environments.lksandbox.livekit]
 image = "{registry_host}/team/livekit-stand-in:v1"
 tls = true
 port = {port}
@@ -95,7 +96,7 @@ def lk(tmp_path_factory, registry, dockerd, docker_client, busybox_image, git_ro
     zone = hosted_zone(project.aws.client("route53"), DOMAIN, base.name)
     project.livekit_port = free_port()
     write_config(project.root, registry.host, project.repos, livekit_toml(registry.host, zone, project.livekit_port))
-    project.compose_prefix = "damso-sandbox-livekit"
+    project.compose_prefix = f"damso-{ENV}-livekit"
     with sandbox_lifetime(project, dockerd.host):
         yield project
 
@@ -125,7 +126,7 @@ def keys_in_ssm(project) -> tuple[str, str]:
     ssm = project.aws.client("ssm")
     params = {}
     for name in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
-        p = ssm.get_parameter(Name=f"/damso/sandbox/livekit/{name}", WithDecryption=True)["Parameter"]
+        p = ssm.get_parameter(Name=f"/damso/{ENV}/livekit/{name}", WithDecryption=True)["Parameter"]
         assert p["Type"] == "SecureString"
         params[name] = p["Value"]
     return params["LIVEKIT_API_KEY"], params["LIVEKIT_API_SECRET"]
@@ -134,7 +135,7 @@ def keys_in_ssm(project) -> tuple[str, str]:
 def release_file(project, release: str, name: str) -> str:
     s3 = project.aws.client("s3")
     bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "artifacts" in b["Name"])
-    return s3.get_object(Bucket=bucket, Key=f"sandbox/releases/{release}/{name}")["Body"].read().decode()
+    return s3.get_object(Bucket=bucket, Key=f"{ENV}/releases/{release}/{name}")["Body"].read().decode()
 
 
 def public_ports(conf: dict, caddyfile: str | None) -> set[tuple[str, int, int]]:
@@ -164,7 +165,7 @@ def filled_config(project, release: str) -> tuple[dict, int]:
 
 @pytest.fixture(scope="module")
 def first_up(lk):
-    data = run_json(lk, "up", "--env", "sandbox", "--yes", "--converge-local")
+    data = run_json(lk, "up", "--env", ENV, "--yes", "--converge-local")
     return data
 
 
@@ -190,7 +191,7 @@ def test_up_creates_instance_address_ports_dns_and_keys(lk, first_up):
         ("tcp", 443, 443),  # Caddy: wss:// signalling
     }  # no signal port (7880 or the configured one), no 7881, and no 22: the config lists no SSH sources
     assert conf["port"] == lk.livekit_port and ("tcp", conf["port"], conf["port"]) not in rules
-    status = json.loads(run(lk, "status", "--env", "sandbox", "--json").stdout)
+    status = json.loads(run(lk, "status", "--env", ENV, "--json").stdout)
     assert status["urls"] == [f"wss://livekit.{DOMAIN}"]  # only wss://: tokens never travel over plain ws
     r53 = lk.aws.client("route53")
     (zone,) = r53.list_hosted_zones()["HostedZones"]
@@ -215,7 +216,7 @@ def test_the_host_fills_livekit_yaml_with_the_keys_and_every_webhook(lk, first_u
 
 
 def test_second_up_changes_nothing(lk, first_up):
-    data = run_json(lk, "up", "--env", "sandbox", "--yes", "--converge-local")
+    data = run_json(lk, "up", "--env", ENV, "--yes", "--converge-local")
     assert data["changed"] is False and data["uploaded"] == 0 and data["release"] == first_up["release"]
     assert not any(s["applied"] for s in data["stacks"].values())
     assert all(s["changes"] == {} or not any(s["changes"].values()) for s in data["stacks"].values())
@@ -223,14 +224,14 @@ def test_second_up_changes_nothing(lk, first_up):
 
 def test_webhooks_add_rolls_out_without_terraform_changes(lk, first_up):
     before = instance_of(lk)["InstanceId"]
-    data = run_json(lk, "webhooks", "add", DEV_HOOK, "--env", "sandbox", "--converge-local")
+    data = run_json(lk, "webhooks", "add", DEV_HOOK, "--env", ENV, "--converge-local")
     assert data["webhook_urls"] == [SHARED_HOOK, DEV_HOOK] and data["stacks_applied"] == []
     assert data["release"] != first_up["release"]
     assert instance_of(lk)["InstanceId"] == before  # not replaced
     conf, _ = filled_config(lk, data["release"])
     assert conf["webhook"]["urls"] == [SHARED_HOOK, DEV_HOOK]
-    assert run_json(lk, "webhooks", "list", "--env", "sandbox")["webhook_urls"] == [SHARED_HOOK, DEV_HOOK]
-    removed = run_json(lk, "webhooks", "rm", DEV_HOOK, "--env", "sandbox", "--converge-local")
+    assert run_json(lk, "webhooks", "list", "--env", ENV)["webhook_urls"] == [SHARED_HOOK, DEV_HOOK]
+    removed = run_json(lk, "webhooks", "rm", DEV_HOOK, "--env", ENV, "--converge-local")
     assert removed["webhook_urls"] == [SHARED_HOOK] and removed["stacks_applied"] == []
     assert filled_config(lk, removed["release"])[0]["webhook"]["urls"] == [SHARED_HOOK]
 
@@ -239,15 +240,15 @@ def test_keys_and_token_for_developers(lk, first_up):
     import jwt
 
     key, secret = keys_in_ssm(lk)
-    plain = run(lk, "keys", "--env", "sandbox")
+    plain = run(lk, "keys", "--env", ENV)
     assert plain.exit_code == 0, plain.output
     assert f"LIVEKIT_API_KEY={key}\n" in plain.stdout and f"LIVEKIT_URL=wss://livekit.{DOMAIN}\n" in plain.stdout
     assert "ws://" not in plain.stdout
     assert secret not in plain.stdout and "LIVEKIT_API_SECRET" not in plain.stdout
-    shown = run(lk, "keys", "--env", "sandbox", "--show-secret", "--format", "json")
+    shown = run(lk, "keys", "--env", ENV, "--show-secret", "--format", "json")
     assert json.loads(shown.stdout)["LIVEKIT_API_SECRET"] == secret
     lk.outputs.pop()  # asked for on purpose; not part of the leak check
-    token = run(lk, "token", "--env", "sandbox", "--room", "demo", "--identity", "alice", "--ttl", "600")
+    token = run(lk, "token", "--env", ENV, "--room", "demo", "--identity", "alice", "--ttl", "600")
     assert token.exit_code == 0, token.output
     claims = jwt.decode(token.stdout.strip(), secret, algorithms=["HS256"])
     assert claims["iss"] == key and claims["sub"] == "alice" and claims["video"] == {"room": "demo", "roomJoin": True}
@@ -273,39 +274,39 @@ def test_no_key_secret_in_state_user_data_s3_or_output(lk, first_up):
 
 
 def test_status_stop_start(lk, first_up):
-    status = run_json(lk, "status", "--env", "sandbox")
+    status = run_json(lk, "status", "--env", ENV)
     inst = instance_of(lk)
     assert status["state"] == "running" and status["instance_id"] == inst["InstanceId"]
     assert status["instance_type"] == "c7i.xlarge" and status["hourly_usd"] > 0
     assert status["report"]["status"] == "healthy" and status["images"]["livekit"].endswith("livekit-stand-in:v1")
     address = status["public_ip"]
-    assert run_json(lk, "stop", "--env", "sandbox")["state"] == "stopped"
-    assert run_json(lk, "status", "--env", "sandbox")["state"] == "stopped"
-    started = run_json(lk, "start", "--env", "sandbox")
+    assert run_json(lk, "stop", "--env", ENV)["state"] == "stopped"
+    assert run_json(lk, "status", "--env", ENV)["state"] == "stopped"
+    started = run_json(lk, "start", "--env", ENV)
     assert started["state"] == "running" and started["public_ip"] == address  # the Elastic IP stays
 
 
 def test_bad_input_changes_nothing(lk, first_up):
     unknown = run(lk, "status", "--env", "nope")
     assert unknown.exit_code == 2 and "Unknown environment 'nope'" in unknown.output
-    http = run(lk, "webhooks", "add", "http://3.sandbox.test/webhook/livekit", "--env", "sandbox")
+    http = run(lk, "webhooks", "add", "http://3.sandbox.test/webhook/livekit", "--env", ENV)
     assert http.exit_code == 2 and "is not an https:// URL" in http.output
-    assert run_json(lk, "webhooks", "list", "--env", "sandbox")["webhook_urls"] == [SHARED_HOOK]
+    assert run_json(lk, "webhooks", "list", "--env", ENV)["webhook_urls"] == [SHARED_HOOK]
     bad = run(lk, "up", "--env", "other", "--yes", env={"LIVEKIT_API_KEY": "APIok", "LIVEKIT_API_SECRET": "short"})
     assert bad.exit_code == 2 and "is not a LiveKit API secret" in bad.output
     assert lk.aws.client("ssm").get_parameters_by_path(Path="/damso/other/", Recursive=True)["Parameters"] == []
     assert not [b for b in lk.aws.client("s3").list_buckets()["Buckets"] if "-other-" in b["Name"]]
-    refused = run(lk, "down", "--env", "sandbox")
-    assert refused.exit_code == 2 and "pass --confirm sandbox" in refused.output
+    refused = run(lk, "down", "--env", ENV)
+    assert refused.exit_code == 2 and f"pass --confirm {ENV}" in refused.output
     assert instance_of(lk)["State"]["Name"] == "running"
     for result in (unknown, http, bad, refused):
         assert "Traceback" not in result.output
 
 
 def test_down_destroys_the_server_and_status_says_so(lk, first_up):
-    data = run_json(lk, "down", "--env", "sandbox", "--confirm", "sandbox")
+    data = run_json(lk, "down", "--env", ENV, "--confirm", ENV)
     assert data["destroyed"] == ["livekit"]
-    status = run_json(lk, "status", "--env", "sandbox")
+    status = run_json(lk, "status", "--env", ENV)
     assert status["state"] == "absent" and status["exists"] is False
     assert keys_in_ssm(lk)  # the keys stay for the next `up`
     r53 = lk.aws.client("route53")
