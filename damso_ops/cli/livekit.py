@@ -139,7 +139,7 @@ def keys(
     target = _target(ctx, env, fmt == "json")
     key, secret = _keys(target, env)
     instance = livekit.find_instance(target.aws.client("ec2"), target.cfg.project.name, env)
-    values = {"LIVEKIT_URL": livekit.primary_url(target.env, instance), "LIVEKIT_API_KEY": key}
+    values = {"LIVEKIT_URL": livekit.primary_url(target.env, instance, env), "LIVEKIT_API_KEY": key}
     if show_secret:
         values["LIVEKIT_API_SECRET"] = secret
     # Written as is: asking for the secret is the point (everything else damso prints is redacted).

@@ -70,12 +70,16 @@ def find_instance(ec2, project: str, env: str) -> Instance | None:
     return replace(Instance.from_api(i), public_ip=public)
 
 
-def urls(env_cfg: Environment, instance: Instance | None) -> list[str]:
+def urls(env_cfg: Environment, instance: Instance | None, env_name: str = "") -> list[str]:
     """Where clients connect: with TLS only wss://<subdomain>.<domain> (the plain signal port is
-    closed to the world and join tokens must not travel unencrypted), else ws://host-or-ip:port."""
+    closed to the world and join tokens must not travel unencrypted); behind the edge stack's NLB
+    only wss://<env>-livekit.<domain> (the signal port is open to the VPC alone); else
+    ws://host-or-ip:port."""
     lk, host = env_cfg.livekit, config.host(env_cfg)
     if lk.tls:
         return [f"wss://{host}"] if host else []
+    if "edge" in env_cfg.stacks and env_name and env_cfg.domain:
+        return [f"wss://{env_name}-livekit.{env_cfg.domain}"]
     found = []
     if host and env_cfg.zone_id:
         found.append(f"ws://{host}:{lk.port}")
@@ -84,8 +88,8 @@ def urls(env_cfg: Environment, instance: Instance | None) -> list[str]:
     return found
 
 
-def primary_url(env_cfg: Environment, instance: Instance | None) -> str:
-    found = urls(env_cfg, instance)
+def primary_url(env_cfg: Environment, instance: Instance | None, env_name: str = "") -> str:
+    found = urls(env_cfg, instance, env_name)
     if not found:
         raise DamsoError("The LiveKit server has no address yet.", hint="Run 'damso livekit up' first.")
     return found[0]
@@ -109,7 +113,7 @@ def status(target: Target) -> tuple[dict, Instance | None]:
         "instance_type": itype,
         "public_ip": instance.public_ip if instance else None,
         "private_ip": instance.private_ip if instance else None,
-        "urls": urls(env, instance),
+        "urls": urls(env, instance, target.env_name),
         "images": {"livekit": lk.image, **({"caddy": lk.caddy_image} if lk.tls else {})},
         "uptime_seconds": instance.uptime_seconds() if instance else None,
         "hourly_usd": prices.hourly(itype),

@@ -153,3 +153,14 @@ def test_with_tls_clients_get_only_wss(livekit_toml, expected):
     assert livekit.urls(env, instance) == expected
     assert livekit.primary_url(env, instance) == expected[0]
     assert livekit.urls(env, None) == [u for u in expected if "203.0.113.7" not in u]
+
+
+def test_behind_the_edge_clients_get_the_nlbs_wss_name_only():
+    from damso_ops.hosts.instances import Instance
+
+    text = LIVEKIT_ENV.replace('zone_id = "Z0123456789"\n', 'zone_id = "Z0123456789"\nstacks = ["edge"]\n'
+                               'certificate_arn = "arn:aws:acm:ap-northeast-2:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"\n')
+    text += '[environments.dev.roles.api]\nami = "ami-1"\n[environments.dev.roles.web]\nami = "ami-1"\n'
+    env = config.parse(text, Path("damso.toml")).environments["dev"]
+    instance = Instance("i-1", "running", "c7i.xlarge", "203.0.113.7", "10.0.0.5", None)
+    assert livekit.urls(env, instance, "dev") == ["wss://dev-livekit.sodam.store"]  # 7880 is open to the VPC only
