@@ -16,7 +16,8 @@ Images, built once and kept (tagged by a hash of their recipe):
   cloud-init's scripts-user; output in /var/log/cloud-init-output.log);
 - docker: base with Debian's docker.io installed, no boto3, no compose (the
   Deep Learning AMI case).
-apt's downloads are kept in a cache folder mounted at /var/cache/apt/archives.
+apt's downloads are kept in a cache folder; each machine gets a copy of it (hard links) at
+/var/cache/apt/archives, and what it downloaded goes back to the cache when it is removed.
 Every container is stopped and removed by its id.
 """
 
@@ -118,6 +119,25 @@ def apt_cache() -> Path:
     return path
 
 
+def _lend_apt_cache(name: str) -> Path:
+    """A folder of its own for one machine's /var/cache/apt/archives, holding (hard links to) every
+    cached .deb: machines booting side by side must not share apt's lock on that folder."""
+    folder = CACHE / "machine-apt-lent" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for deb in apt_cache().glob("*.deb"):
+        os.link(deb, folder / deb.name)
+    return folder
+
+
+def _return_apt_cache(folder: Path) -> None:
+    """Keep what the machine downloaded for the next ones; remove its folder."""
+    for deb in folder.glob("*.deb"):
+        if not (apt_cache() / deb.name).exists():
+            os.link(deb, apt_cache() / deb.name)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _recipe_hash(*parts: object) -> str:
     return hashlib.sha256(json.dumps([SUITE, PACKAGES, OVERLAY, ENABLED, *parts], sort_keys=True).encode()).hexdigest()[:12]
 
@@ -196,8 +216,9 @@ def _build_base(client, name: str) -> None:
 
 
 def _build_docker(client, base: str, name: str) -> None:
+    archives = _lend_apt_cache(f"image-build-{secrets.token_hex(4)}")
     container = client.containers.run(base, ["/bin/bash", "-c", DOCKER_IMAGE_SCRIPT], detach=True, network_mode="host",
-                                      volumes={str(apt_cache()): {"bind": "/var/cache/apt/archives", "mode": "rw"}},
+                                      volumes={str(archives): {"bind": "/var/cache/apt/archives", "mode": "rw"}},
                                       labels={LABEL: "image-build"})  # fmt: skip
     try:
         status = container.wait(timeout=600)
@@ -207,6 +228,7 @@ def _build_docker(client, base: str, name: str) -> None:
         container.commit(repository=repo, tag=tag)
     finally:
         container.remove(force=True)
+        _return_apt_cache(archives)
 
 
 def _tar(files: dict[str, tuple[bytes, int]], links: dict[str, str]) -> bytes:
@@ -246,14 +268,19 @@ class Machine:
     def bridge(self) -> str:
         return f"dmso{self.token}"  # at most 15 characters, a Linux link name's limit
 
+    @property
+    def apt_archives(self) -> Path:
+        return CACHE / "machine-apt-lent" / f"{self.name}-{self.token}"
+
     def create(self) -> "Machine":
         subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True, capture_output=True)
+        _lend_apt_cache(self.apt_archives.name)
         self.container = self.client.containers.create(
             self.image, ["/lib/systemd/systemd"],
             network_mode="host", cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
             volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-                     str(apt_cache()): {"bind": "/var/cache/apt/archives", "mode": "rw"}},
+                     str(self.apt_archives): {"bind": "/var/cache/apt/archives", "mode": "rw"}},
             tmpfs={"/run": "", "/run/lock": ""}, environment={"container": "docker"},
             stop_signal="SIGRTMIN+3", labels={LABEL: self.name}, extra_hosts=self.extra_hosts,
         )  # fmt: skip
@@ -330,6 +357,8 @@ class Machine:
             if Path(f"/sys/class/net/{link}").exists():
                 subprocess.run(["ip", "link", "del", link], capture_output=True)
         _remove_cgroups(self.cgroup_parent)
+        if self.apt_archives.is_dir():
+            _return_apt_cache(self.apt_archives)
 
     def __enter__(self) -> "Machine":
         return self
