@@ -16,10 +16,10 @@ unit:             ## only the fast tests that need no daemon
 	$(PYTHON) -m pytest -m "not integration"
 
 bench: setup      ## speed figures, measured side by side, then one table: each measure, its goal, met or not
-	@out=$$(mktemp -d) && \
-	  $(PYTHON) bench/build_bench.py --json $$out/build.json && \
-	  $(PYTHON) bench/deploy_bench.py --json $$out/deploy.json; \
-	  rc=$$?; $(PYTHON) bench/summary.py $$out/build.json $$out/deploy.json; rm -rf $$out; exit $$rc
+	@out=$$(mktemp -d); rc=0; \
+	  $(PYTHON) bench/build_bench.py --json $$out/build.json || rc=1; \
+	  $(PYTHON) bench/deploy_bench.py --json $$out/deploy.json || rc=1; \
+	  $(PYTHON) bench/summary.py $$out/build.json $$out/deploy.json; rm -rf $$out; exit $$rc
 
 lint:
 	terraform fmt -check -recursive terraform
