@@ -18,7 +18,7 @@ fi
 
 # Skip pip when this checkout is already installed (editable) with its test extras.
 if ! python3 - <<'PY' 2>/dev/null
-import pathlib, damso_ops, bcrypt, yaml, pytest, moto, docker, git, python_terraform, typer, jinja2, jwt, filelock
+import pathlib, damso_ops, bcrypt, yaml, pytest, xdist, moto, docker, git, python_terraform, typer, jinja2, jwt, filelock
 assert pathlib.Path(damso_ops.__file__).resolve().parent.parent == pathlib.Path.cwd().resolve()
 PY
 then
