@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from filelock import FileLock
@@ -13,9 +16,26 @@ from damso_ops.deploy.store import Layout
 from damso_ops.errors import DamsoError
 from damso_ops.runner import run
 
-# Terraform's plugin cache is not safe for concurrent inits (plans and applies are): one
-# init at a time in this process, and across processes sharing the cache (a file lock).
+# Terraform's plugin cache is not safe for an init while anything else uses it: an init may
+# rewrite the cached provider that another stack's plan is starting ("fork/exec ...: no such
+# file"). One init at a time in this process; across processes sharing the cache, inits take
+# the cache's lock file exclusively (filelock) and plans, applies and outputs take it shared.
 _INIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _using_cache(ws: workspace.Workspace) -> Iterator[None]:
+    """A shared lock on the plugin cache's lock file: no init rewrites a provider meanwhile."""
+    with open(_lock_path(ws), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _lock_path(ws: workspace.Workspace) -> str:
+    return f"{ws.env['TF_PLUGIN_CACHE_DIR']}/.damso-init.lock"
 
 
 def init(ws: workspace.Workspace, stack: str) -> None:
@@ -25,7 +45,7 @@ def init(ws: workspace.Workspace, stack: str) -> None:
     key = workspace.init_key(folder)
     if stamp.is_file() and stamp.read_text() == key:
         return
-    with _INIT_LOCK, FileLock(f"{ws.env['TF_PLUGIN_CACHE_DIR']}/.damso-init.lock"):
+    with _INIT_LOCK, FileLock(_lock_path(ws)):
         run(terraform.init_command(folder, ws.env))
     stamp.write_text(key)
 
@@ -36,19 +56,22 @@ def plan(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = Fals
     workspace.write_inputs(ws, stack, values)
     folder = ws.stack_dir(stack)
     init(ws, stack)
-    result = run(terraform.plan_command(folder, ws.env, destroy=destroy, lock=lock), ok_codes=(0, 2))
-    if result.returncode == 0:
-        return terraform.PlanSummary(stack, ())
-    shown = run(terraform.show_command(folder, ws.env))
+    with _using_cache(ws):
+        result = run(terraform.plan_command(folder, ws.env, destroy=destroy, lock=lock), ok_codes=(0, 2))
+        if result.returncode == 0:
+            return terraform.PlanSummary(stack, ())
+        shown = run(terraform.show_command(folder, ws.env))
     return terraform.summarize(stack, json.loads(shown.output))
 
 
 def apply(ws: workspace.Workspace, stack: str) -> None:
-    run(terraform.apply_command(ws.stack_dir(stack), ws.env))
+    with _using_cache(ws):
+        run(terraform.apply_command(ws.stack_dir(stack), ws.env))
 
 
 def outputs(ws: workspace.Workspace, stack: str) -> dict:
-    return terraform.outputs_from_json(run(terraform.output_command(ws.stack_dir(stack), ws.env)).output)
+    with _using_cache(ws):
+        return terraform.outputs_from_json(run(terraform.output_command(ws.stack_dir(stack), ws.env)).output)
 
 
 def read_state(s3, state_bucket: str, env: str, stack: str) -> tuple[dict | None, str | None]:
