@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
@@ -208,11 +207,16 @@ def test_rollback_waits_for_the_lock_then_runs_the_named_release(ops_project, th
     assert malformed.exit_code == 2 and "--to 'nope' is not a release id" in malformed.output
     unknown = ops_project.run("rollback", ENV, "--to", "20200101T000000Z-0123456789", "--yes")
     assert unknown.exit_code == 2 and "has no release '20200101T000000Z-0123456789'" in unknown.output
-    other = lock.acquire(s3, ops_project.bucket(f"{ENV}-tfstate"), ENV, "deploy")  # someone else deploying, for 3 s
-    threading.Timer(3, lambda: lock.release(s3, other)).start()
-    result, data = ops_project.run_json("rollback", ENV, "--to", first, "--yes", "--converge-local", "--lock-timeout", "60")
-    assert result.exit_code == 0, result.output
-    assert f"lock: waiting for deploy by {other.info['holder']} (pid {other.info['pid']})" in result.output
+    other = lock.acquire(s3, ops_project.bucket(f"{ENV}-tfstate"), ENV, "deploy")  # someone else deploying
+    proc = ops_project.spawn("rollback", ENV, "--to", first, "--yes", "--converge-local", "--lock-timeout", "60", "--json")
+    lines = []
+    for line in proc.stdout:  # released once the rollback says it waits, however slow the machine
+        lines.append(line)
+        if line.startswith(f"lock: waiting for deploy by {other.info['holder']} (pid {other.info['pid']})"):
+            assert lock.release(s3, other)
+    assert proc.wait(timeout=60) == 0, "".join(lines)
+    assert any(line.startswith("lock: waiting for deploy by") for line in lines), "".join(lines)
+    data = json.loads("".join(lines[lines.index("{\n"):]))
     assert data["release"] == first and data["previous"] == third and data["changed"] and data["healthy"]
     result, status = ops_project.run_json("status", ENV)
     assert result.exit_code == 0, result.output

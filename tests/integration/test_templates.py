@@ -15,6 +15,7 @@ import yaml
 
 from damso_ops import config
 from damso_ops.deploy import render
+from tests.integration.conftest import wait_until
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {
@@ -222,7 +223,7 @@ services:
     stop_grace_period: {{ stop_grace_period }}
     env_file: [{{ env_file }}, {{ secrets_file }}]
     volumes: ["./log:/log"]
-    command: ["/bin/sh", "-c", "echo start $$GENERATION $$(/bin/busybox date +%s) >> /log/events; trap 'echo drain $$GENERATION $$(/bin/busybox date +%s) >> /log/events; sleep DRAIN_SECONDS; echo drained $$GENERATION $$(/bin/busybox date +%s) >> /log/events; exit 0' TERM; while true; do sleep 1; done"]
+    command: ["/bin/sh", "-c", "trap 'echo drain $$GENERATION $$(/bin/busybox date +%s) >> /log/events; sleep DRAIN_SECONDS; echo drained $$GENERATION $$(/bin/busybox date +%s) >> /log/events; exit 0' TERM; echo start $$GENERATION $$(/bin/busybox date +%s) >> /log/events; while true; do sleep 1; done"]
 """.replace("DRAIN_SECONDS", str(DRAIN))
 
 
@@ -257,7 +258,7 @@ def test_a_container_gets_its_stop_grace_period_before_its_replacement_starts(tm
     client = docker.DockerClient(base_url=dockerd.host)
     try:
         release(1)
-        time.sleep(2)  # the worker has installed its SIGTERM trap
+        wait_until(lambda: (host / "log" / "events").exists() and events(), 60, "the worker's SIGTERM trap")  # it says start after
         took = release(2)
         log = events()
         assert [e[:2] for e in log] == [["start", "1"], ["drain", "1"], ["drained", "1"], ["start", "2"]], log

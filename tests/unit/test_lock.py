@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -39,8 +38,12 @@ def test_second_acquire_is_refused_naming_the_holder(s3):
 def test_a_waiting_acquire_gets_the_lock_when_released(s3):
     first = lock.acquire(s3, BUCKET, "prod", "deploy")
     events = []
-    threading.Timer(0.5, lambda: lock.release(s3, first)).start()
-    second = lock.acquire(s3, BUCKET, "prod", "deploy", timeout=10, poll=0.1, on_event=lambda p, m: events.append(m))
+
+    def on_event(phase, message):  # the holder lets go once the second one says it waits
+        events.append(message)
+        lock.release(s3, first)
+
+    second = lock.acquire(s3, BUCKET, "prod", "deploy", timeout=10, poll=0.1, on_event=on_event)
     assert second.info["token"] != first.info["token"]
     assert events[0].startswith("waiting for deploy by")
 
