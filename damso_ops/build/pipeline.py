@@ -64,6 +64,22 @@ def fetch_all(resolved: dict[str, sources.Resolved], cache_root: Path, jobs: int
         return dict(zip(resolved, paths))
 
 
+def lookup(client, job: ImageJob, auth: images.RegistryAuth | None, on_event: Event) -> Outcome | None:
+    """A skipped outcome when the registry already has the job's key tag, else None."""
+    started = time.monotonic()
+    name, repo = job.service, job.spec_repository
+    on_event(name, "checking", f"{repo}:{job.key_tag}")
+    try:
+        digest = images.remote_digest(client, f"{repo}:{job.key_tag}", auth)
+    except DamsoError as exc:
+        on_event(name, "failed", exc.message)
+        return Outcome(name, "failed", repo, error=exc.message, seconds=time.monotonic() - started)
+    if not digest:
+        return None
+    on_event(name, "skipped", f"already in the registry ({digest[:19]})")
+    return Outcome(name, "skipped", repo, digest, seconds=time.monotonic() - started)
+
+
 def build_one(
     client,
     job: ImageJob,
@@ -71,21 +87,14 @@ def build_one(
     *,
     auth: images.RegistryAuth | None,
     push: bool,
-    force: bool,
     platform: str,
     on_event: Event,
 ) -> Outcome:
-    """Skip if the registry has it; else build, tag and push. Never raises for a build failure."""
+    """Build, tag and (with push) push. Never raises for a build failure."""
     started = time.monotonic()
     name, repo = job.service, job.spec_repository
     tail: deque[str] = deque(maxlen=20)
     try:
-        if push and not force:
-            on_event(name, "checking", f"{repo}:{job.key_tag}")
-            digest = images.remote_digest(client, f"{repo}:{job.key_tag}", auth)
-            if digest:
-                on_event(name, "skipped", f"already in the registry ({digest[:19]})")
-                return Outcome(name, "skipped", repo, digest, seconds=time.monotonic() - started)
         on_event(name, "building", f"{job.source.repo}@{job.source.sha[:12]}")
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         spec = images.BuildSpec(
@@ -124,7 +133,8 @@ def build_one(
 def run_builds(
     client,
     image_jobs: list[ImageJob],
-    worktrees: dict[str, Path],
+    resolved: dict[str, sources.Resolved],
+    cache_root: Path,
     *,
     auth: images.RegistryAuth | None,
     push: bool,
@@ -133,18 +143,25 @@ def run_builds(
     jobs: int,
     on_event: Event,
 ) -> list[Outcome]:
+    """One outcome per job, in order. The registry is asked first: only repositories with
+    something left to build are fetched."""
     lock = threading.Lock()
 
     def safe_event(service: str, phase: str, message: str) -> None:
         with lock:
             on_event(service, phase, message)
 
-    def one(job: ImageJob) -> Outcome:
-        return build_one(client, job, worktrees[job.source.repo], auth=auth, push=push, force=force,
-                         platform=platform, on_event=safe_event)  # fmt: skip
-
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, image_jobs))
+        looked_up = [None] * len(image_jobs)
+        if push and not force:
+            looked_up = list(pool.map(lambda job: lookup(client, job, auth, safe_event), image_jobs))
+        todo = [job for job, found in zip(image_jobs, looked_up) if found is None]
+        if todo:
+            safe_event("*", "fetching", ", ".join(sorted({job.source.repo for job in todo})))
+        worktrees = fetch_all({job.source.repo: resolved[job.source.repo] for job in todo}, cache_root, jobs)
+        built = iter(pool.map(lambda job: build_one(client, job, worktrees[job.source.repo], auth=auth, push=push,
+                                                    platform=platform, on_event=safe_event), todo))  # fmt: skip
+        return [found if found is not None else next(built) for found in looked_up]
 
 
 def manifest_for(image_jobs: list[ImageJob], outcomes: list[Outcome], env: str | None) -> BuildManifest:
@@ -205,9 +222,8 @@ def build(
     resolved = resolve_all(cfg, services, refs, cache_root, jobs)
     for repo, r in sorted(resolved.items()):
         on_event("*", "resolved", f"{repo} {r.ref} → {r.sha[:12]} ({r.kind})")
-    worktrees = fetch_all(resolved, cache_root, jobs)
     image_jobs = plan(cfg, services, resolved, env, platform)
-    outcomes = run_builds(client, image_jobs, worktrees, auth=auth, push=push, force=force,
+    outcomes = run_builds(client, image_jobs, resolved, cache_root, auth=auth, push=push, force=force,
                           platform=platform, jobs=jobs, on_event=on_event)  # fmt: skip
     result_manifest = manifest_for(image_jobs, outcomes, env)
     path = manifests.save(cfg.state_dir, result_manifest)

@@ -47,14 +47,16 @@ def test_build_by_tag_pushes_labelled_images_and_records_digests(project, docker
     assert Path(data["path"]).is_file()
 
 
-def test_second_identical_run_builds_and_pushes_nothing(project, docker_client):
+def test_second_identical_run_builds_and_pushes_nothing(project, docker_client, tmp_path):
     first, data1 = project.damso_json("build", "--ref", "v2", "api")
     assert first.exit_code == 0, first.output
+    shutil.rmtree(tmp_path / "cache" / "repos")  # the registry is asked before anything is fetched
     second, data2 = project.damso_json("build", "--ref", "v2", "api")
     assert second.exit_code == 0, second.output
     assert data2["images"]["api"]["status"] == "skipped"
     assert data2["images"]["api"]["digest"] == data1["images"]["api"]["digest"]
-    assert "pushing" not in second.stderr and "building" not in second.stderr
+    assert "pushing" not in second.stderr and "building" not in second.stderr and "fetching" not in second.stderr
+    assert not list((tmp_path / "cache" / "repos").glob("app-*"))
     forced, data3 = project.damso_json("build", "--ref", "v2", "api", "--force")
     assert forced.exit_code == 0 and data3["images"]["api"]["status"] == "built"
 
