@@ -32,6 +32,9 @@ DEPLOY_EPILOG = """\
   damso deploy sandbox --converge-local     on the embedded emulator, containers on this machine\n
   damso deploy prod --lock-timeout 600      wait up to 10 min if another deploy holds the lock\n
   damso deploy prod --no-rollback           a failed wave stays as it is, for debugging\n
+  damso deploy prod --refresh               plan every stack, to find and undo changes made outside damso\n
+A stack whose Terraform code, inputs and state are as at its last clean plan is not planned
+again (its state changed by anyone, or another machine, plans it); 'damso plan' plans every stack.
 Roles move in the waves of environments.<env>.rollout, each healthy before the next;
 a failed wave halts the rollout (exit 4) and, by default, goes back to its previous release.
 Without a TTY (or with CI set) nothing is applied unless --yes is given.
@@ -65,6 +68,9 @@ def deploy(
         None, "--rollback/--no-rollback",
         help="When a wave fails, point its roles back to the release they ran (default: the environment's 'rollback').",
     ),  # fmt: skip
+    refresh: bool = typer.Option(
+        False, "--refresh", help="Plan every stack, also those unchanged since their last clean plan.",
+    ),  # fmt: skip
     json_out: bool = JSON_OPTION,
 ) -> None:
     from damso_ops.console import print_json
@@ -74,7 +80,8 @@ def deploy(
     target = connect(ctx, env, json_out, converge_local)
     result = pipeline.locked_deploy(target, request, lock_timeout=lock_timeout, confirm=confirm_plans(yes),
                                     on_event=events(json_out), wait=wait, timeout=timeout,
-                                    converge_local=converge_local, jobs=jobs, rollback=rollback)  # fmt: skip
+                                    converge_local=converge_local, jobs=jobs, rollback=rollback,
+                                    refresh=refresh)  # fmt: skip
     if json_out:
         print_json(result.to_dict())
     else:
@@ -117,12 +124,12 @@ def plan(
     console = out()
     for p in result.plans:
         console.print(f"{p.stack}: {p.text()}", markup=False)
-    for role, grants in sorted(result.permissions.items()):
-        for grant in grants:
-            console.print(f"permissions: {role}: {grant}", markup=False)
         if full:
             for action, address in p.changes:
                 console.print(f"  {action:8} {address}", markup=False)
+    for role, grants in sorted(result.permissions.items()):
+        for grant in grants:
+            console.print(f"permissions: {role}: {grant}", markup=False)
     for stack in result.pending:
         console.print(f"{stack}: planned after the stacks it depends on are applied", markup=False)
     if not result.pending:

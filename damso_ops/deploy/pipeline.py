@@ -60,7 +60,8 @@ class DeployResult:
             "env": self.env,
             "release": self.release,
             "changed": self.changed,
-            "stacks": {p.stack: {"changes": p.counts(), "applied": p.stack in self.applied} for p in self.plans},
+            "stacks": {p.stack: {"changes": p.counts(), "applied": p.stack in self.applied, "planned": not p.skipped}
+                       for p in self.plans},  # fmt: skip
             "uploaded": self.uploaded,
             "healthy": self.healthy,
             "instances": self.instances,
@@ -81,8 +82,10 @@ def _secrets(target: Target, request: DeployRequest, on_event: Event, dry_run: b
 
 
 def _plan_group(target: Target, ws: workspace.Workspace, group: list[str], outputs: dict, jobs: int, on_event: Event,
-                lock: bool) -> list[terraform.PlanSummary]:  # fmt: skip
-    """Plan stacks in parallel, their inputs from `outputs` (the stacks they depend on)."""
+                lock: bool, etags: dict[str, str | None] | None = None) -> list[terraform.PlanSummary]:  # fmt: skip
+    """Plan stacks in parallel, their inputs from `outputs` (the stacks they depend on).
+    etags (stack → its state object's ETag): a stack whose code, inputs and state are as at its
+    last clean plan is not planned again (stackops.unchanged)."""
     by_stack = stacks.roles_by_stack(target.env)
     user_data = {}
     if "shared" in outputs:
@@ -91,12 +94,12 @@ def _plan_group(target: Target, ws: workspace.Workspace, group: list[str], outpu
             name, role = by_stack[stack]
             user_data[name] = render.render_user_data(target.cfg, target.env_name, name, role, bucket,
                                                       aws_endpoint=target.aws.endpoint_url)  # fmt: skip
-    for stack in group:  # init rewrites the shared provider cache: never while a plan of this group reads it
+    values = {s: stacks.inputs(target.cfg, target.env_name, s, outputs, user_data) for s in group}
+    todo = [s for s in group if etags is None or not stackops.unchanged(ws, s, values[s], etags.get(s))]
+    for stack in todo:  # init rewrites the shared provider cache: never while a plan of this group reads it
         stackops.init(ws, stack)
-    plans = stackops.parallel(
-        lambda s: stackops.plan(ws, s, stacks.inputs(target.cfg, target.env_name, s, outputs, user_data), lock=lock),
-        group, jobs,
-    )  # fmt: skip
+    planned = dict(zip(todo, stackops.parallel(lambda s: stackops.plan(ws, s, values[s], lock=lock), todo, jobs)))
+    plans = [planned[s] if s in planned else terraform.PlanSummary(s, (), skipped=True) for s in group]
     for p in plans:
         on_event("planned", f"{p.stack}: {p.text()}")
     return plans
@@ -118,22 +121,27 @@ def _states(target: Target, names: list[str], jobs: int) -> dict[str, tuple[dict
 
 
 def _at_once(target: Target, request: DeployRequest, ws: workspace.Workspace, jobs: int, on_event: Event,
-             lock: bool) -> Snapshot | None:  # fmt: skip
+             lock: bool, refresh: bool) -> Snapshot | None:  # fmt: skip
     """Every stack planned in one parallel group, the inputs from the state of the stacks they
     depend on: right as long as none of those changes. None (plan layer by layer) when a stack
-    has no state yet or a stack that others depend on has changes."""
+    has no state yet or a stack that others depend on has changes. Without refresh, a stack
+    unchanged since its last clean plan is not planned; a plan without changes is remembered."""
     names = list(request.stacks)
     states = _states(target, names, jobs)
     known = {s: outputs for s, (outputs, _) in states.items()}
     if not all(known.values()):
         return None
+    etags = {s: etag for s, (_, etag) in states.items()}
     on_event("plan", f"{', '.join(names)} (at once: each stack's inputs from the state of those it depends on)")
-    plans = _plan_group(target, ws, names, known, jobs, on_event, lock)
+    plans = _plan_group(target, ws, names, known, jobs, on_event, lock, etags=None if refresh else etags)
+    for p in plans:
+        if p.empty and not p.skipped:
+            stackops.remember_clean(ws, p.stack, etags[p.stack])
     upstream = [p.stack for p in plans if not p.empty and any(p.stack in stacks.depends(s) for s in names)]
     if upstream:
         on_event("plan", f"{', '.join(upstream)} would change, and other stacks depend on it: planning layer by layer")
         return None
-    return Snapshot(known, plans, {s: etag for s, (_, etag) in states.items()})
+    return Snapshot(known, plans, etags)
 
 
 def _layers(target: Target, request: DeployRequest, ws: workspace.Workspace, outputs: dict, jobs: int,
@@ -212,7 +220,7 @@ def plan(target: Target, request: DeployRequest, *, on_event: Event, jobs: int =
                          hint=f"Run 'damso deploy {target.env_name}'.")  # fmt: skip
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
     result = DeployResult(target.env_name, "", False, permissions=_permissions(target, request))
-    fast = _at_once(target, request, ws, jobs, on_event, lock=True)
+    fast = _at_once(target, request, ws, jobs, on_event, lock=True, refresh=True)  # every stack: changes made outside show
     if fast:
         outputs, result.plans = fast.outputs, fast.plans
     else:
@@ -247,27 +255,32 @@ def deploy(
     converge_local: bool = False,
     rollback: bool | None = None,
     snapshot: Snapshot | None = None,
+    refresh: bool = False,
 ) -> DeployResult:
     """Apply what changed, release, roll it out wave by wave (deploy/rollout.py). Run inside the env's lock.
     rollback None: the environment's setting. snapshot: plans made before the lock was taken, used
-    when no stack's state has changed since (Terraform refuses to apply a stale plan anyway)."""
+    when no stack's state has changed since (Terraform refuses to apply a stale plan anyway).
+    refresh: plan every stack, even those unchanged since their last clean plan."""
     _secrets(target, request, on_event, dry_run=False)
     if target.ensure_state_bucket():
         on_event("state", f"created state bucket {target.state_bucket}")
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
     result = DeployResult(target.env_name, "", False)
     current = {s: etag for s, (_, etag) in _states(target, list(request.stacks), jobs).items()} if snapshot else None
-    fast = snapshot if snapshot and current == snapshot.etags else _at_once(target, request, ws, jobs, on_event, lock=False)
+    fast = snapshot if snapshot and current == snapshot.etags else _at_once(target, request, ws, jobs, on_event,
+                                                                            lock=False, refresh=refresh)  # fmt: skip
     if fast:
         outputs, result.plans = dict(fast.outputs), list(fast.plans)
         result.applied = _apply(ws, result.plans, confirm, on_event, jobs)
         for stack, out in zip(result.applied, stackops.parallel(lambda s: stackops.outputs(ws, s), result.applied, jobs)):
             outputs[stack] = out
+        _remember(target, ws, result.applied, jobs)
     else:
         outputs = {}
         for _, plans in _layers(target, request, ws, outputs, jobs, on_event, lock=False):
             result.plans += plans
             result.applied += _apply(ws, plans, confirm, on_event, jobs)
+        _remember(target, ws, [p.stack for p in result.plans], jobs)  # applied or without changes
 
     group = (outputs.get("data") or {}).get("redis_replication_group_id")
     if group and not target.aws.emulated:  # the emulator makes no replication group
@@ -306,6 +319,12 @@ def deploy(
                                    rollback=target.env.rollback if rollback is None else rollback,
                                    rollback_earlier=target.env.rollback_earlier_waves)  # fmt: skip
     return result
+
+
+def _remember(target: Target, ws: workspace.Workspace, names: list[str], jobs: int) -> None:
+    """These stacks match their state now (applied, or planned without changes, under damso's lock)."""
+    for stack, (_, etag) in _states(target, names, jobs).items():
+        stackops.remember_clean(ws, stack, etag)
 
 
 def _settled_health(target: Target, store: ReleaseStore, release: str, hosts: dict[str, list[str]], *,
@@ -350,21 +369,22 @@ def locked_deploy(target: Target, request: DeployRequest, *, command: str = "dep
     AWS but changes nothing; look whether anything is to be done at all (if not, nothing is
     written, not even the lock); take the environment's lock, deploy, release the lock."""
     check(target, request)
-    ahead = _look_ahead(target, request, on_event, options.get("jobs", 4))
+    ahead = _look_ahead(target, request, on_event, options.get("jobs", 4), options.get("refresh", False))
     if isinstance(ahead, DeployResult):
         return ahead
     with lock.for_target(target, command, timeout=lock_timeout, on_event=on_event):
         return deploy(target, request, on_event=on_event, snapshot=ahead, **options)
 
 
-def _look_ahead(target: Target, request: DeployRequest, on_event: Event, jobs: int) -> DeployResult | Snapshot | None:
+def _look_ahead(target: Target, request: DeployRequest, on_event: Event, jobs: int,
+                refresh: bool) -> DeployResult | Snapshot | None:  # fmt: skip
     """Without the lock and writing nothing: plan every stack at once. A DeployResult when nothing
     is to be done (no plan changes, no secret to store, the release settled and every host
     reporting it healthy); else the plans, for the deploy to use if no state changes meanwhile."""
     if not target.bucket_exists(target.state_bucket) or lock.read(target.aws.client("s3"), target.state_bucket, target.env_name):
         return None
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
-    snapshot = _at_once(target, request, ws, jobs, on_event, lock=False)
+    snapshot = _at_once(target, request, ws, jobs, on_event, lock=False, refresh=refresh)
     ssm = target.aws.client("ssm")
     if snapshot is None or any(not p.empty for p in snapshot.plans) or ensure_secrets(
             ssm, target.env_name, target.env, target.state_dir, request.roles, dry_run=True):  # fmt: skip

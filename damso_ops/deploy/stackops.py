@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
+import os
+import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +75,45 @@ def apply(ws: workspace.Workspace, stack: str) -> None:
 def outputs(ws: workspace.Workspace, stack: str) -> dict:
     with _using_cache(ws):
         return terraform.outputs_from_json(run(terraform.output_command(ws.stack_dir(stack), ws.env)).output)
+
+
+# A stack whose Terraform code, inputs and state object are exactly as at its last plan without
+# changes (or its last apply) has nothing to plan: a deploy skips it, the way `cdk deploy` skips an
+# unchanged stack. What that cannot see is a change made outside Terraform (in the console):
+# `damso plan` and `damso deploy --refresh` plan every stack. The record is local (next to the
+# stack's .terraform): another machine, or a state written by anyone since, plans again.
+CLEAN_FILE = "damso-clean.json"
+
+
+def _fingerprint(ws: workspace.Workspace, stack: str, inputs: str) -> str:
+    binary = shutil.which("terraform", path=ws.env.get("PATH")) or ""
+    found = os.stat(binary) if binary else None
+    digest = hashlib.sha256()
+    for part in (workspace.init_key(ws.stack_dir(stack)), inputs, binary,
+                 f"{found.st_size}:{found.st_mtime_ns}" if found else ""):  # fmt: skip
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def unchanged(ws: workspace.Workspace, stack: str, values: dict, etag: str | None) -> bool:
+    """The stack's code, these inputs and its state object (ETag) are as at its last clean plan."""
+    try:
+        record = json.loads((ws.stack_dir(stack) / ".terraform" / CLEAN_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(etag) and record == {"etag": etag, "fingerprint": _fingerprint(ws, stack, workspace.inputs_text(values))}
+
+
+def remember_clean(ws: workspace.Workspace, stack: str, etag: str | None) -> None:
+    """After a plan without changes (etag: the state it was made from) or an apply (the state it left)."""
+    folder = ws.stack_dir(stack)
+    record = folder / ".terraform" / CLEAN_FILE
+    if not etag:
+        record.unlink(missing_ok=True)
+        return
+    record.parent.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(ws, stack, (folder / terraform.VARS_FILE).read_text())
+    record.write_text(json.dumps({"etag": etag, "fingerprint": fingerprint}))
 
 
 def read_state(s3, state_bucket: str, env: str, stack: str) -> tuple[dict | None, str | None]:

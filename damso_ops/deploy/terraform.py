@@ -184,6 +184,7 @@ def override_tf(endpoint: str) -> str:
 class PlanSummary:
     stack: str
     changes: tuple[tuple[str, str], ...]  # (action, resource address)
+    skipped: bool = False  # not planned: code, inputs and state as at its last clean plan or apply
 
     @property
     def empty(self) -> bool:
@@ -197,6 +198,8 @@ class PlanSummary:
 
     def text(self) -> str:
         c = self.counts()
+        if self.skipped:
+            return "no changes (not planned: code, inputs and state as at its last clean plan)"
         if self.empty:
             return "no changes"
         return ", ".join(f"{n} to {a}" for a, n in c.items() if n)

@@ -76,8 +76,12 @@ def init_key(stack_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def inputs_text(values: dict) -> str:
+    return json.dumps(values, indent=2, sort_keys=True) + "\n"
+
+
 def write_inputs(ws: Workspace, stack: str, values: dict) -> None:
     path = ws.stack_dir(stack) / terraform.VARS_FILE
-    text = json.dumps(values, indent=2, sort_keys=True) + "\n"
+    text = inputs_text(values)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)

@@ -50,7 +50,7 @@ FIRST_APPLY = [
     "init api", "init web", "plan api", "show api", "plan web", "show web", "confirm api web",
     "apply api", "apply web", "output api", "output web",
 ]  # fmt: skip
-UNCHANGED = ["plan shared", "plan api", "plan web"]  # at once: every stack's inputs from the state
+REFRESHED = ["plan shared", "plan api", "plan web"]  # at once: every stack's inputs from the state
 
 
 def image(service: str) -> ImageRecord:
@@ -214,7 +214,7 @@ def test_deploy_uploads_the_release_and_writes_the_pointer_last(project):
     assert store.file(release, "web", "compose.yml") == f"services:\n  web:\n    image: registry.test/team/web@{DIGEST['web']}\n"
     assert result.healthy and sorted(result.instances) == ["i-0api", "i-0web"]
     assert result.to_dict()["stacks"]["api"] == {"changes": {"create": 1, "update": 0, "replace": 0, "delete": 0},
-                                                 "applied": True}  # fmt: skip
+                                                 "applied": True, "planned": True}  # fmt: skip
 
 
 def test_a_second_deploy_of_the_same_content_inits_applies_and_uploads_nothing(project):
@@ -222,18 +222,45 @@ def test_a_second_deploy_of_the_same_content_inits_applies_and_uploads_nothing(p
     project.fake.log.clear()
     project.puts.clear()
     second = project.deploy()
-    assert project.fake.log == UNCHANGED  # init stamps match, no plan has changes: no show, no confirm, no apply
+    assert project.fake.log == []  # code, inputs and state as the first deploy left them: nothing planned
+    assert [p.text() for p in second.plans] == ["no changes (not planned: code, inputs and state as at its last clean plan)"] * 3
+    assert not any(s["planned"] for s in second.to_dict()["stacks"].values())
     assert project.release_puts() == []
     assert (second.release, second.changed, second.uploaded, second.applied) == (first.release, False, 0, [])
     assert ("release", f"{first.release} is current and unchanged; nothing uploaded") in project.events
     assert second.healthy
+    project.fake.log.clear()
+    refreshed = project.deploy(refresh=True)
+    assert project.fake.log == REFRESHED  # init stamps match, no plan has changes: no show, no confirm, no apply
+    assert [p.text() for p in refreshed.plans] == ["no changes"] * 3 and refreshed.applied == []
+
+
+def test_a_stack_is_planned_again_when_its_state_or_its_inputs_change(project, make_config):
+    project.deploy()
+    project.fake.log.clear()
+    put_state(project.s3, "web", {**OUTPUTS["web"], "private_ip": "10.9.1.99"})  # someone else wrote web's state
+    project.deploy()
+    assert project.fake.log == ["plan web"]
+    project.fake.log.clear()
+    project.deploy()
+    assert project.fake.log == []  # web's clean plan was remembered against that state
+    bigger = ROLES.replace("health_timeout = 30", 'health_timeout = 30\ninstance_type = "t3.large"')
+    project.target = Target(make_config(bigger), "prod", project.target.aws)
+    project.fake.touch("api", "module.host.aws_instance.this")  # what the new input changes
+    project.deploy()
+    assert project.fake.log == ["plan api", "show api", "confirm api", "apply api", "output api"]
+    assert "t3.large" in project.stack_file("api", "damso.auto.tfvars.json")
+    project.fake.log.clear()
+    project.deploy()
+    assert project.fake.log == []  # remembered after the apply, against the state it left
 
 
 def test_only_the_changed_stack_is_shown_confirmed_and_applied(project):
     project.deploy()
     project.fake.log.clear()
-    project.fake.touch("web", "module.host.aws_instance.this")
-    result = project.deploy()
+    project.fake.touch("web", "module.host.aws_instance.this")  # changed outside Terraform: only a refresh sees it
+    assert project.deploy().applied == [] and project.fake.log == []
+    result = project.deploy(refresh=True)
     assert project.fake.log == ["plan shared", "plan api", "plan web", "show web", "confirm web", "apply web",
                                 "output web"]  # at once; only the applied stack's outputs are read again  # fmt: skip
     assert result.applied == ["web"] and [p.text() for p in result.plans] == ["no changes", "no changes", "1 to update"]
@@ -245,7 +272,7 @@ def test_a_change_to_a_stack_others_depend_on_is_planned_again_layer_by_layer(pr
     project.deploy()
     project.fake.log.clear()
     project.fake.touch("shared", "aws_vpc.main")
-    result = project.deploy()
+    result = project.deploy(refresh=True)
     assert project.fake.log == ["plan shared", "show shared", "plan api", "plan web",  # at once, then thrown away
                                 "plan shared", "show shared", "confirm shared", "apply shared", "output shared",
                                 "plan api", "plan web", "output api", "output web"]  # fmt: skip
@@ -423,7 +450,7 @@ def test_a_settled_deploy_writes_nothing_not_even_the_lock(project):
         project.s3.meta.events.register(f"before-parameter-build.s3.{op}",
                                          lambda params, op=op, **_: writes.append((op, params["Key"])))  # fmt: skip
     result = project.locked_deploy()
-    assert writes == [] and project.fake.log == UNCHANGED  # plans only: no apply, no lock, no pointer, no report
+    assert writes == [] and project.fake.log == []  # no plan, no apply, no lock, no pointer, no report
     assert not result.changed and result.healthy and result.release == project.target.store(ARTIFACTS).current()["release"]
     assert ("health", f"every instance already reports {result.release} healthy; not waiting (nothing was written, "
             "not even the lock)") in project.events  # fmt: skip
@@ -433,8 +460,8 @@ def test_an_app_change_uses_the_plans_made_before_the_lock(project):
     project.locked_deploy()
     project.fake.log.clear()
     project.templates(web="services:\n  web:\n    image: {{ images['web'] }}\n    restart: always\n")
-    result = project.locked_deploy()
-    assert project.fake.log == UNCHANGED  # planned once, before the lock; the state did not change since
+    result = project.locked_deploy(refresh=True)
+    assert project.fake.log == REFRESHED  # planned once, before the lock; the state did not change since
     assert result.changed and result.applied == [] and result.healthy
 
 
