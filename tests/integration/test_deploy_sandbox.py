@@ -138,7 +138,11 @@ def test_second_deploy_is_a_no_op(sandbox_project, first_deploy):
     assert result.exit_code == 0, result.output
     assert data["changed"] is False and data["uploaded"] == 0
     assert not any(s["applied"] for s in data["stacks"].values())
+    assert not any(s["planned"] for s in data["stacks"].values())  # code, inputs and state as the apply left them
     assert data["release"] == first_deploy["release"] and data["healthy"]
+    result, data = deploy(sandbox_project, "--refresh")  # every stack planned by Terraform, none with changes
+    assert result.exit_code == 0, result.output
+    assert all(s["planned"] and not s["applied"] for s in data["stacks"].values()) and data["changed"] is False
 
 
 def test_app_only_change_applies_nothing_and_rolls_out(sandbox_project, first_deploy, docker_client):
