@@ -75,10 +75,11 @@ class DeployResult:
 # ---- shared steps -------------------------------------------------------------------
 
 
-def _secrets(target: Target, request: DeployRequest, on_event: Event, dry_run: bool) -> None:
+def _secrets(target: Target, request: DeployRequest, on_event: Event, dry_run: bool) -> list[str]:
     done = ensure_secrets(target.aws.client("ssm"), target.env_name, target.env, target.state_dir, request.roles, dry_run)
     if done:
         on_event("secrets", f"{'would store' if dry_run else 'stored'} in SSM: {', '.join(done)}")
+    return done
 
 
 def _plan_group(target: Target, ws: workspace.Workspace, group: list[str], outputs: dict, jobs: int, on_event: Event,
@@ -357,10 +358,11 @@ def _age(report: dict) -> float:
         return float("inf")
 
 
-def check(target: Target, request: DeployRequest) -> None:
+def check(target: Target, request: DeployRequest) -> list[str]:
     """The checks that need AWS but change nothing (secrets, LiveKit keys): run before the lock
-    and its state bucket are made, so a missing secret still creates nothing."""
-    _secrets(target, request, lambda phase, message: None, dry_run=True)
+    and its state bucket are made, so a missing secret still creates nothing. Returns the
+    secrets a deploy would store."""
+    return _secrets(target, request, lambda phase, message: None, dry_run=True)
 
 
 def locked_deploy(target: Target, request: DeployRequest, *, command: str = "deploy", lock_timeout: float = 0,
@@ -368,26 +370,24 @@ def locked_deploy(target: Target, request: DeployRequest, *, command: str = "dep
     """The sequence every roll-out uses (deploy, livekit up, webhook changes): check what needs
     AWS but changes nothing; look whether anything is to be done at all (if not, nothing is
     written, not even the lock); take the environment's lock, deploy, release the lock."""
-    check(target, request)
-    ahead = _look_ahead(target, request, on_event, options.get("jobs", 4), options.get("refresh", False))
+    to_store = check(target, request)
+    ahead = _look_ahead(target, request, on_event, options.get("jobs", 4), options.get("refresh", False), to_store)
     if isinstance(ahead, DeployResult):
         return ahead
     with lock.for_target(target, command, timeout=lock_timeout, on_event=on_event):
         return deploy(target, request, on_event=on_event, snapshot=ahead, **options)
 
 
-def _look_ahead(target: Target, request: DeployRequest, on_event: Event, jobs: int,
-                refresh: bool) -> DeployResult | Snapshot | None:  # fmt: skip
+def _look_ahead(target: Target, request: DeployRequest, on_event: Event, jobs: int, refresh: bool,
+                to_store: list[str]) -> DeployResult | Snapshot | None:  # fmt: skip
     """Without the lock and writing nothing: plan every stack at once. A DeployResult when nothing
-    is to be done (no plan changes, no secret to store, the release settled and every host
+    is to be done (no plan changes, no secret `to_store`, the release settled and every host
     reporting it healthy); else the plans, for the deploy to use if no state changes meanwhile."""
     if not target.bucket_exists(target.state_bucket) or lock.read(target.aws.client("s3"), target.state_bucket, target.env_name):
         return None
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, target.state_bucket, list(request.stacks))
     snapshot = _at_once(target, request, ws, jobs, on_event, lock=False, refresh=refresh)
-    ssm = target.aws.client("ssm")
-    if snapshot is None or any(not p.empty for p in snapshot.plans) or ensure_secrets(
-            ssm, target.env_name, target.env, target.state_dir, request.roles, dry_run=True):  # fmt: skip
+    if snapshot is None or to_store or any(not p.empty for p in snapshot.plans):
         return snapshot
     store = target.store(snapshot.outputs["shared"]["artifact_bucket"])
     release = _release(target, request, snapshot.outputs, store)
