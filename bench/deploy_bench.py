@@ -98,7 +98,9 @@ def breakdown(row: dict) -> list[str]:
     runs = [(t, m) for t, name, msg in lines if name == "damso.run" and (m := RUN.match(msg))]
     exits = [t for t, name, msg in lines if name == "damso.run" and msg.startswith("exit ")]
     if not runs or not exits:
-        return ["(no commands in the log)"]
+        return [f"{row['seconds']:5.1f} s  no command ran (no stack planned: each as at its last clean plan); "
+                "start-up, config, state and release reads, health reports",
+                f"{row['cpu']:5.1f} s  CPU of damso over the whole no-op"]  # fmt: skip
     kinds = Counter(f"{os.path.basename(m[1])} {os.path.basename(m[2] or '')}".strip() for _, m in runs)
     first, last = runs[0][0], exits[-1]
     end = row["began"] + timedelta(seconds=row["seconds"])  # when damso had exited
