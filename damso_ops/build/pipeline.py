@@ -130,6 +130,9 @@ def build_one(
                        seconds=time.monotonic() - started)  # fmt: skip
 
 
+LOOKUPS = 8  # registry lookups at once (below the Docker client's 10 pooled connections)
+
+
 def run_builds(
     client,
     image_jobs: list[ImageJob],
@@ -151,10 +154,11 @@ def run_builds(
         with lock:
             on_event(service, phase, message)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        looked_up = [None] * len(image_jobs)
-        if push and not force:
+    looked_up = [None] * len(image_jobs)
+    if push and not force:  # registry questions, not builds: all at once
+        with ThreadPoolExecutor(max_workers=max(1, min(LOOKUPS, len(image_jobs)))) as pool:
             looked_up = list(pool.map(lambda job: lookup(client, job, auth, safe_event), image_jobs))
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         todo = [job for job, found in zip(image_jobs, looked_up) if found is None]
         if todo:
             safe_event("*", "fetching", ", ".join(sorted({job.source.repo for job in todo})))
