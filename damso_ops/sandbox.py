@@ -1,8 +1,9 @@
 """The embedded AWS emulator behind `damso deploy sandbox`.
 
 moto keeps its state in memory and has no persistence, so the sandbox runs
-moto's server as a background process owned by damso (pid, port and log in
-.damso/sandbox/) and reuses it across runs: a second run talks to the same
+moto's server (damso_ops/emulator.py: one request at a time) as a background
+process owned by damso (pid, port and log in .damso/sandbox/) and reuses it
+across runs: a second run talks to the same
 state and is a real no-op. `damso sandbox stop` ends exactly that pid. If the
 server is gone (reboot), the next run starts a fresh one and everything is
 created again, consistently, because Terraform's state lives in the emulated S3.
@@ -55,7 +56,7 @@ def _alive(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
-    return b"moto" in cmdline
+    return b"damso_ops.emulator" in cmdline or b"moto.server" in cmdline  # the latter: started by an older damso
 
 
 def running(state_dir: Path) -> SandboxServer | None:
@@ -87,7 +88,7 @@ def ensure(state_dir: Path, timeout: float = 30) -> SandboxServer:
     log = open(folder / "moto.log", "ab")
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "damso_ops.emulator", "--host", "127.0.0.1", "--port", str(port)],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,53 @@
+"""The sandbox's AWS emulator process: moto's server, entered by one request at a time.
+
+moto's in-memory backends are not safe for concurrent access (its documentation says so).
+damso applies several Terraform stacks at once, each with up to ten requests in flight;
+on a loaded machine two of them interleave inside moto and fail in ways AWS never does
+(an IAM role "already exists" on its first creation, a new security group's default
+egress rule "not found"). Connections stay concurrent (a threaded server); the
+application runs one request at a time. Started by damso_ops.sandbox.ensure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import run_simple
+
+
+class OneAtATime:
+    """A WSGI application wrapped so that one request at a time is inside it."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="moto's server, one request at a time")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True  # as moto's own server: a failing request answers with its traceback
+    run_simple(args.host, args.port, OneAtATime(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
