@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemons import CACHE
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
-CACHE = Path(os.environ.get("DAMSO_TEST_CACHE", Path.home() / ".cache" / "damso-tests"))
 CHECKOV = CACHE / "checkov-venv" / "bin" / "checkov"
 SKIP = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?$")
 MIN_REASON = 40  # characters: a reason says why, not just "not needed"

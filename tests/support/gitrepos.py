@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support.daemons import CACHE
+
 ENV = {
     "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
     "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
@@ -99,7 +101,7 @@ HISTORY_REPO_VERSION = 1  # bump when make_history_repo writes different history
 
 
 def history_repo_cache() -> Path:
-    return Path(os.environ.get("DAMSO_TEST_CACHE", Path.home() / ".cache" / "damso-tests")) / "git"
+    return CACHE / "git"
 
 
 SYLLABLES = ("ba", "co", "de", "fi", "go", "hu", "ja", "ke", "li", "mo", "nu", "pa", "qui", "ro", "sa", "te",
