@@ -1,9 +1,10 @@
-# The README names these targets. Everything installs what it needs itself.
-PYTHON ?= python3
+# The README names these targets. Everything installs what it needs itself, and
+# every Python command runs in the project's own environment, .venv, built from uv.lock.
+PYTHON := .venv/bin/python
 
-.PHONY: setup demo test unit bench lint
+.PHONY: setup demo test unit bench lint lock test-lowest
 
-setup:            ## Debian packages (docker.io, docker-registry, …) and damso with its test extras
+setup:            ## Debian packages (docker.io, docker-registry, …), then .venv exactly as uv.lock says
 	bash scripts/setup.sh
 
 demo: setup       ## build a demo app from a local git repo and deploy it to the sandbox, end to end
@@ -12,8 +13,14 @@ demo: setup       ## build a demo app from a local git repo and deploy it to the
 test: setup       ## the whole suite: unit tests and integration tests against real parts, 3 test files at a time
 	$(PYTHON) -m pytest -n 3 --dist loadfile --durations=15
 
-unit:             ## only the fast tests that need no daemon
+unit: setup       ## only the fast tests that need no daemon
 	$(PYTHON) -m pytest -m "not integration"
+
+lock:             ## update uv.lock on purpose: the newest versions pyproject.toml allows (then run make test)
+	scripts/uv.sh lock --upgrade && git diff --stat -- uv.lock
+
+test-lowest: setup  ## the lowest versions pyproject.toml allows, in .venv-lowest: unit tests, bad-input corpus, a sandbox deploy
+	bash scripts/test-lowest.sh
 
 bench: setup      ## speed figures, measured side by side, then one table: each measure, its goal, met or not
 	@out=$$(mktemp -d); rc=0; \

@@ -1,31 +1,52 @@
 #!/usr/bin/env bash
-# Installs what damso's tests and demo need on Debian 12; fast when all is there.
+# Installs what damso's tests and demo need on Debian (12 or 13); fast when all is there.
+#
+# damso and every Python package it and its tests use go into the project's own
+# virtual environment, .venv, built by uv from uv.lock (each package pinned, with
+# its hashes): never into the system Python, whose preinstalled packages (older
+# moto, boto3, ...) must not decide what the tests run with.
+#
+#   scripts/setup.sh           install what is missing; .venv brought exactly to the lock
+#   scripts/setup.sh --clear   the same, with .venv built afresh (what CI does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io docker-registry busybox-static docker-compose shellcheck git mmdebstrap iproute2)  # mmdebstrap, iproute2: the host boot tests' machines
+clear=0
+case "${1:-}" in
+  "") ;;
+  --clear) clear=1 ;;
+  *) echo "usage: scripts/setup.sh [--clear]" >&2; exit 2 ;;
+esac
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=0
+apt_install() {
+  [ "$apt_updated" = 1 ] || { as_root apt-get update -q; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "$@"
+}
+
+# Debian packages, by names Debian 12 and 13 share (13's docker-compose is compose v2;
+# the reconcile unit and the tests take either). mmdebstrap, iproute2: the host boot
+# tests' machines.
+packages=(docker.io docker-registry busybox-static docker-compose shellcheck git mmdebstrap iproute2 ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt_install "${missing[@]}"
 fi
 
-# Skip pip when this checkout is already installed (editable) with its test extras.
-if ! python3 - <<'PY' 2>/dev/null
-import pathlib, damso_ops, bcrypt, yaml, pytest, xdist, moto, docker, git, python_terraform, typer, jinja2, jwt, filelock
-assert pathlib.Path(damso_ops.__file__).resolve().parent.parent == pathlib.Path.cwd().resolve()
-PY
-then
-  python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 \
-    | grep -v -e '^WARNING: Location' -e 'Running pip as the' || true
+uv="scripts/uv.sh"  # the pinned uv, installed on first use
+
+# .venv, exactly as uv.lock says (damso itself editable, with its test extras).
+# --locked: a pyproject.toml whose ranges the lock no longer fits is an error, not a new resolution.
+if [ "$clear" = 1 ]; then
+  "$uv" venv -q --clear .venv
 fi
-python3 -c "import damso_ops, docker, boto3, moto, pytest" # fail here, not in the tests, if the install broke
+"$uv" sync -q --locked --extra test
+.venv/bin/python -c "import damso_ops, docker, boto3, moto, pytest" # fail here, not in the tests, if the install broke
 command -v terraform >/dev/null || echo "setup: warning: terraform is not on the PATH; deploy tests need it" >&2
 
 # Linters the test suite runs, each in its own folder under the test cache so
@@ -38,16 +59,9 @@ checkov_version=3.3.30
 checkov_installed=$("$test_cache/checkov-venv/bin/python" -c "import importlib.metadata as m; print(m.version('checkov'))" 2>/dev/null || true)
 if [ "$checkov_installed" != "$checkov_version" ]; then
   echo "setup: installing checkov $checkov_version in $test_cache/checkov-venv"
-  rm -rf "$test_cache/checkov-venv"
   mkdir -p "$test_cache"
-  if ! python3 -m venv "$test_cache/checkov-venv" 2>/dev/null; then
-    [ "$(id -u)" -eq 0 ] && apt_sudo="" || apt_sudo="sudo"
-    $apt_sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $apt_sudo apt-get install -y -q --no-install-recommends python3-venv
-    python3 -m venv "$test_cache/checkov-venv"
-  fi
-  "$test_cache/checkov-venv/bin/pip" install -q --disable-pip-version-check "checkov==$checkov_version" 2>&1 \
-    | grep -v -e '^WARNING: Location' || true
+  "$uv" venv -q --clear "$test_cache/checkov-venv"
+  "$uv" pip install -q --python "$test_cache/checkov-venv/bin/python" "checkov==$checkov_version"
   "$test_cache/checkov-venv/bin/checkov" --version >/dev/null # fail here, not in the tests, if the install broke
 fi
 
