@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_carries_terraform_and_templates(tmp_path):
+    # uv (the project's pinned one) builds the wheel as `pip wheel` would: hatchling in an isolated
+    # build environment. The project's .venv has no pip, as uv makes it.
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+        [str(ROOT / "scripts" / "uv.sh"), "build", "-q", "--wheel", "--out-dir", str(tmp_path / "dist"), str(ROOT)],
         capture_output=True, text=True,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
