@@ -2,7 +2,7 @@
 # every Python command runs in the project's own environment, .venv, built from uv.lock.
 PYTHON := .venv/bin/python
 
-.PHONY: setup demo test unit bench lint lock test-lowest
+.PHONY: setup demo test unit bench lint lock test-lowest prove-debian13
 
 setup:            ## Debian packages (docker.io, docker-registry, …), then .venv exactly as uv.lock says
 	bash scripts/setup.sh
@@ -21,6 +21,9 @@ lock:             ## update uv.lock on purpose: the newest versions pyproject.to
 
 test-lowest: setup  ## the lowest versions pyproject.toml allows, in .venv-lowest: unit tests, bad-input corpus, a sandbox deploy
 	bash scripts/test-lowest.sh
+
+prove-debian13:   ## on demand, slow (about 7 min), not in make test: setup and make demo in a Debian 13 systemd machine container
+	bash scripts/prove-debian13.sh
 
 bench: setup      ## speed figures, measured side by side, then one table: each measure, its goal, met or not
 	@out=$$(mktemp -d); rc=0; \

@@ -37,6 +37,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt_install "${missing[@]}"
 fi
+# Debian 13 ships the docker command in docker-cli, which its docker.io only recommends (and
+# recommends are not installed); Debian 12's docker.io has it.
+if ! command -v docker >/dev/null; then
+  echo "setup: installing docker-cli"
+  apt_install docker-cli
+fi
 
 uv="scripts/uv.sh"  # the pinned uv, installed on first use
 

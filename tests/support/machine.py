@@ -113,6 +113,16 @@ DOCKER_IMAGE_SCRIPT = (
 )
 
 
+def cgroup_v2() -> bool:
+    """This machine mounts only the cgroup2 hierarchy at /sys/fs/cgroup (a Debian 13 host; Debian 12's
+    is cgroup v1, or hybrid). Then a machine shares this machine's cgroup namespace (Docker gives a
+    container a private one on cgroup v2, where /sys/fs/cgroup bound in would be this machine's root
+    cgroup while the machine's systemd believes it its own), and its engine, the systemd driver's on
+    cgroup v2, takes no cgroup-parent folder (only a slice; dockerd refuses to start with a folder):
+    its containers' scopes are in the machine's own cgroup, removed with it."""
+    return Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
 def apt_cache() -> Path:
     path = CACHE / "machine-apt-archives"
     path.mkdir(parents=True, exist_ok=True)
@@ -282,10 +292,14 @@ class Machine:
             volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
                      str(self.apt_archives): {"bind": "/var/cache/apt/archives", "mode": "rw"}},
             tmpfs={"/run": "", "/run/lock": ""}, environment={"container": "docker"},
+            cgroupns="host" if cgroup_v2() else None,
             stop_signal="SIGRTMIN+3", labels={LABEL: self.name}, extra_hosts=self.extra_hosts,
         )  # fmt: skip
-        # The inner engine's containers get cgroups of their own under a folder removed at the end.
-        daemon = {**DAEMON_JSON, "cgroup-parent": self.cgroup_parent, "bridge": self.bridge}
+        # The inner engine's containers get cgroups of their own under a folder removed at the end
+        # (cgroup v1; on cgroup v2 they are in the machine's own, see cgroup_v2()).
+        daemon = {**DAEMON_JSON, "bridge": self.bridge}
+        if not cgroup_v2():
+            daemon["cgroup-parent"] = self.cgroup_parent
         files = {"var/lib/cloud/user-data": (self.user_data.encode(), 0o700),
                  "etc/docker/daemon.json": (json.dumps(daemon).encode(), 0o644)}  # fmt: skip
         links = {}
