@@ -79,7 +79,7 @@ def test_find_without_a_file_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.delenv("DAMSO_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="No damso.toml found") as err:
         config.find(tmp_path)
-    assert "damso.example.toml" in err.value.hint
+    assert "damso init --example damso" in err.value.hint
 
 
 def test_unknown_service_and_environment():
