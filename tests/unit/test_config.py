@@ -35,8 +35,10 @@ def test_example_config_describes_the_real_system():
     assert "NEXT_PUBLIC_API_BASE" in cfg.services["web"].env_build_args
     assert cfg.registry.image_repo("ops-api") == "ghcr.io/namanmoo-damso/ops-api"
     prod = cfg.environments["prod"]
-    assert "allow bedrock:InvokeModel, bedrock:InvokeModelWithResponseStream on arn:aws:bedrock:ap-northeast-2::foundation-model/*" \
-        in prod.roles["api"].aws.lines()  # what `damso plan prod` prints for the api (AI_PROVIDER = "bedrock")
+    api_grants = prod.roles["api"].aws.lines()[0]  # what `damso plan prod` prints for the api (AI_PROVIDER = "bedrock")
+    assert api_grants.startswith("allow bedrock:InvokeModel, bedrock:InvokeModelWithResponseStream on ")
+    assert "arn:aws:bedrock:us-east-1:*:inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0" in api_grants
+    assert prod.roles["agent"].aws.lines()[0] == "allow polly:SynthesizeSpeech, polly:DescribeVoices on *"  # TTS is Polly
     assert prod.roles["api"].aws.containers and not prod.roles["web"].aws.containers  # hop limit 2 only where needed
     assert prod.waves() == [["livekit"], ["api"], ["web"], ["agent"]] and prod.zones() == ["ap-northeast-2a", "ap-northeast-2c"]
 

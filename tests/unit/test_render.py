@@ -169,3 +169,43 @@ def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, args, prepare, e
 def test_help_has_examples():
     result = runner.invoke(app, ["render", "--help"])
     assert result.exit_code == 0 and "damso render prod --no-state" in result.output
+
+
+# What the real apps read at the example's refs (grep process.env in ops-api at main and ops-web
+# at main, os.getenv in ops-agent at v3), minus what the example says it leaves unset on purpose
+# (OPENAI_* with AI_PROVIDER = "bedrock"; JWT_SECRET, a fallback of API_JWT_SECRET).
+APP_VARIABLES = {
+    "api": ["PORT", "LIVEKIT_URL", "LIVEKIT_PUBLIC_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "LIVEKIT_TOKEN_TTL",
+            "API_JWT_SECRET", "API_JWT_TTL", "API_AUTH_REQUIRED", "CORS_ORIGIN", "APNS_ENV", "APNS_KEY_PATH",
+            "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_BUNDLE_ID", "APNS_VOIP_TOPIC", "KAKAO_CLIENT_ID",
+            "KAKAO_CLIENT_SECRET", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "AI_PROVIDER", "AI_MAX_TOKENS",
+            "AI_INSTRUCTION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "BEDROCK_MODEL",
+            "DATABASE_URL", "REDIS_URL"],
+    "agent": ["LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+              "AWS_DEFAULT_REGION", "REDIS_URL", "KMA_MCP_URL", "OPS_API_URL", "LOG_LEVEL", "AGENT_TIMEZONE",
+              "LLM_PROVIDER", "LLM_MODEL", "LLM_TEMPERATURE", "LLM_BASE_URL", "AGENT_NAME", "MCP_ENABLED",
+              "STT_PROVIDER", "STT_SERVER_URL", "API_BASE_URL", "API_INTERNAL_TOKEN", "KMA_AUTH_KEY",
+              "RAG_MEMORY_SIMILARITY_THRESHOLD", "RAG_CHILD_CHUNK_SIZE", "RAG_CHILD_CHUNK_OVERLAP",
+              "RAG_WINDOW_CONTEXT_CHARS"],
+    "web": ["HOSTNAME", "PORT"],
+}
+WEB_BUILD_ARGS = ["NEXT_PUBLIC_API_BASE", "NEXT_PUBLIC_API_URL", "NEXT_PUBLIC_LIVEKIT_URL", "NEXT_PUBLIC_ROOM_NAME",
+                  "NEXT_PUBLIC_NAVER_MAP_CLIENT_ID", "NEXT_PUBLIC_KAKAO_CLIENT_ID", "NEXT_PUBLIC_GOOGLE_CLIENT_ID"]
+
+
+def test_the_examples_files_name_every_variable_the_real_apps_read(tmp_path):
+    root = project(tmp_path)
+    cfg = _cfg(root)
+    result = preview.preview(cfg, "prod", [], use_state=False)
+    for r in result.roles:
+        if r.role not in APP_VARIABLES:
+            continue
+        files = {f.name: f.text for f in r.files}
+        named = {line.split("=", 1)[0] for name in ("role.env", "secrets.env") for line in files[name].splitlines()
+                 if line and not line.startswith("#")}  # fmt: skip
+        assert set(APP_VARIABLES[r.role]) - named == set(), r.role
+    assert cfg.services["web"].env_build_args == WEB_BUILD_ARGS
+    assert set(WEB_BUILD_ARGS) <= set(cfg.environments["prod"].build_args)
+    agent_env = {f.name: f.text for f in {r.role: r for r in result.roles}["agent"].files}["role.env"]
+    assert "LLM_BASE_URL=http://ollama:11434/v1\n" in agent_env
+    assert {r.default_ref for r in cfg.repositories.values()} == {"main", "v3"}
