@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from damso_ops import config
 from damso_ops.deploy import preview
+from tests.support import example
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # (role, service) → what answers where the service would: (port, kind). kind "http:CODE" is an
 # HTTP server answering CODE to every GET; "tcp" is a listener holding a connection from a client
@@ -35,6 +34,13 @@ STANDS_IN = {
     ("agent", "transcript-storage"): (6379, "tcp"),
     ("livekit", "livekit"): (7880, "http:200"),
     ("livekit", "caddy"): (2019, "http:200"),
+    # the agent role in ops-agent's dev shape (compose/agent-dev.yml.j2)
+    ("agent-dev", "vllm"): (8000, "http:200"),
+    ("agent-dev", "ai-server"): (8001, "http:200"),
+    ("agent-dev", "stt"): (8003, "http:200"),
+    ("agent-dev", "kma-mcp"): (8002, "http:200"),
+    ("agent-dev", "agent"): (8081, "http:200"),
+    ("agent-dev", "transcript-storage"): (6379, "tcp"),
 }
 # Run inside the namespace: loopback up, the stand-in (if any) started, then the check.
 HELPER = r"""
@@ -70,18 +76,20 @@ except subprocess.TimeoutExpired:
 
 def checks() -> list[tuple[str, str, list[str]]]:
     """(role, service, argv) of every health check in the example's rendered compose files
-    (prod, and dev for the LiveKit server with Caddy), as docker runs it ($$ is a $)."""
-    cfg = config.load(ROOT / "damso.example.toml")
+    (prod, dev for the LiveKit server with Caddy, and prod's agent switched to its dev shape),
+    as docker runs it ($$ is a $)."""
+    cfg = example.load()
     found = {}
-    for env_name in ("prod", "dev"):
-        for role in preview.preview(cfg, env_name, [], use_state=False).roles:
+    shapes = [(cfg, "prod", ""), (cfg, "dev", ""), (example.with_agent_dev(cfg), "prod", "-dev")]
+    for shape, env_name, suffix in shapes:
+        for role in preview.preview(shape, env_name, ["agent"] if suffix else [], use_state=False).roles:
             compose = yaml.safe_load({f.name: f.text for f in role.files}["compose.yml"])
             for service, spec in compose["services"].items():
                 test = spec.get("healthcheck", {}).get("test")
                 assert test, f"{role.role}/{service} has no health check: it would count as healthy whatever it does"
                 kind, *rest = test
                 argv = ["sh", "-c", rest[0]] if kind == "CMD-SHELL" else list(rest)
-                found[(role.role, service)] = [a.replace("$$", "$") for a in argv]
+                found[(role.role + suffix, service)] = [a.replace("$$", "$") for a in argv]
     return [(role, service, argv) for (role, service), argv in sorted(found.items())]
 
 

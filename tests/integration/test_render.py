@@ -44,3 +44,25 @@ def test_every_rendered_compose_file_passes_docker_compose_config(tmp_path, env_
         checked = compose_config(out / role)
         assert checked.returncode == 0, f"{role}: {checked.stderr}"
         assert "${" not in (out / role / "role.env").read_text()  # every ${stack.output} became a value or <stack.output>
+
+
+def test_the_agent_switches_to_ops_agents_dev_shape_as_data(tmp_path):
+    """The example's documented switch (compose_template, services, env) renders a compose file
+    that docker-compose accepts: vLLM, ai-server on 8001, kma-mcp on 8002, STT on 8003."""
+    import yaml
+
+    from damso_ops.deploy import preview
+    from tests.support import example
+
+    cfg = example.with_agent_dev(example.load())
+    result = preview.preview(cfg, "prod", ["agent"], use_state=False)
+    preview.write(result, tmp_path)
+    compose = yaml.safe_load((tmp_path / "agent" / "compose.yml").read_text())
+    assert set(compose["services"]) == {"vllm", "ai-server", "stt", "kma-mcp", "agent", "transcript-storage"}
+    assert set(compose["services"]["agent"]["depends_on"]) == {"vllm", "ai-server", "stt"}
+    assert "--model" in compose["services"]["vllm"]["command"] and "Qwen/Qwen3-8B-AWQ" in compose["services"]["vllm"]["command"]
+    role_env = (tmp_path / "agent" / "role.env").read_text()
+    assert "LLM_BASE_URL=http://vllm:8000/v1\n" in role_env and "KMA_MCP_URL=http://kma-mcp:8002/sse\n" in role_env
+    assert result.roles[0].not_built == ("agent-dev", "ai-server", "stt-dev", "kma-mcp-dev")
+    checked = compose_config(tmp_path / "agent")
+    assert checked.returncode == 0, checked.stderr
