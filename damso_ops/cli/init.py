@@ -12,7 +12,7 @@ from damso_ops.cli.common import JSON_OPTION, not_empty
 HELP = "Write a first, commented damso.toml: a shipped example, or a skeleton read from your repositories' Dockerfiles."
 EPILOG = """\
 [bold]Examples[/]\n
-  damso init --example damso                the Damso system: 3 repositories, 6 images, prod and dev\n
+  damso init --example damso                the Damso system: 3 repositories, 7 images, prod and dev\n
   damso init --repo https://github.com/org/api.git --repo https://github.com/org/web.git\n
   damso init --repo URL --ref v3            every repository at tag v3 (default: main)\n
   damso init --repo URL1 --repo URL2 --ref api=dev   one repository at its own ref\n

@@ -27,9 +27,10 @@ def parse(text: str):
 
 def test_example_config_describes_the_real_system():
     cfg = config.load(ROOT / "damso.example.toml")
-    assert set(cfg.repositories) == {"ops-api", "ops-web", "ops-agent"}
+    assert set(cfg.repositories) == {"ops-api", "ops-web", "ops-agent", "ops-agent-dev"}  # ops-agent at v3 and at dev
+    assert {r.url for r in cfg.repositories.values()} == {f"https://github.com/Namanmoo-Damso/{n}.git" for n in ("ops-api", "ops-web", "ops-agent")}
     assert {s.image for s in cfg.services.values()} == {
-        "ops-api", "ops-web", "ops-agent", "ops-agent-stt", "ops-agent-ollama", "ops-agent-kma-mcp",
+        "ops-api", "ops-web", "ops-agent", "ops-agent-stt", "ops-agent-ollama", "ops-agent-kma-mcp", "ops-agent-ai-server",
     }
     assert cfg.services["stt"].context == "stt"
     assert "NEXT_PUBLIC_API_BASE" in cfg.services["web"].env_build_args

@@ -208,4 +208,5 @@ def test_the_examples_files_name_every_variable_the_real_apps_read(tmp_path):
     assert set(WEB_BUILD_ARGS) <= set(cfg.environments["prod"].build_args)
     agent_env = {f.name: f.text for f in {r.role: r for r in result.roles}["agent"].files}["role.env"]
     assert "LLM_BASE_URL=http://ollama:11434/v1\n" in agent_env
-    assert {r.default_ref for r in cfg.repositories.values()} == {"main", "v3"}
+    refs = {name: r.default_ref for name, r in cfg.repositories.items()}
+    assert refs == {"ops-api": "main", "ops-web": "main", "ops-agent": "v3", "ops-agent-dev": "dev"}  # refs that exist
