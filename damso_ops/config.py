@@ -466,7 +466,8 @@ def find(start: Path | None = None) -> Path:
             raise ConfigError(f"{candidate} is a folder, not a file.", hint=f"damso reads its settings from a file named {CONFIG_NAME}.")
     raise ConfigError(
         f"No {CONFIG_NAME} found in {here} or any parent folder.",
-        hint="Copy damso.example.toml to damso.toml, or pass --config PATH.",
+        hint="Run 'damso init --example damso' (the Damso system) or 'damso init --repo URL' to write one, "
+        "or pass --config PATH.",
     )
 
 

@@ -17,6 +17,18 @@ def data_dir(name: str) -> Path:
     raise FileNotFoundError(f"damso's {name}/ folder is missing from this installation ({_PACKAGE}).")
 
 
+EXAMPLES = {"damso": "damso.example.toml"}  # --example name → the file at the top of the checkout
+
+
+def example(name: str) -> Path:
+    """A shipped example damso.toml: from the checkout, else from inside the installed package."""
+    file = EXAMPLES[name]
+    for candidate in (_PACKAGE / "_data" / file, _PACKAGE.parent / file):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"damso's {file} is missing from this installation ({_PACKAGE}).")
+
+
 def cache_dir() -> Path:
     """Per-user cache (git mirrors); DAMSO_CACHE_DIR overrides."""
     override = os.environ.get("DAMSO_CACHE_DIR")

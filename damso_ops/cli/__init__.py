@@ -165,6 +165,10 @@ def _register() -> None:
     app.command("plan", help=deploy.PLAN_HELP)(deploy.plan)
     app.command("diff", help=deploy.PLAN_HELP + " Same as plan, with file diffs in full.")(_diff(deploy.plan))
     app.command("destroy", help=deploy.DESTROY_HELP)(deploy.destroy)
+    from damso_ops.cli import init, render
+
+    app.command("render", help=render.HELP, epilog=render.EPILOG)(render.render)
+    app.command("init", help=init.HELP, epilog=init.EPILOG)(init.init)
     app.add_typer(secrets.app, name="secrets")
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(dev.app, name="dev")

@@ -43,9 +43,14 @@ def selected_roles(env_name: str, env: Environment, only: list[str]) -> list[str
     return list(only) or list(env.roles)
 
 
+def manifest_path(cfg: Config, build_manifest: Path | None) -> Path:
+    """The build manifest images are pinned from: the one given, else the latest build's."""
+    return build_manifest or manifests.builds_dir(cfg.state_dir) / "latest.json"
+
+
 def load_images(cfg: Config, env: Environment, build_manifest: Path | None,
                 roles: list[str]) -> tuple[manifests.BuildManifest, dict[str, str]]:  # fmt: skip
-    path = build_manifest or manifests.builds_dir(cfg.state_dir) / "latest.json"
+    path = manifest_path(cfg, build_manifest)
     needed = {s for r in roles for s in env.roles[r].services}
     if not needed and not build_manifest:  # e.g. only the LiveKit server: its images come from config
         return manifests.BuildManifest(id=None, created="", env=None), {}

@@ -27,16 +27,19 @@ def parse(text: str):
 
 def test_example_config_describes_the_real_system():
     cfg = config.load(ROOT / "damso.example.toml")
-    assert set(cfg.repositories) == {"ops-api", "ops-web", "ops-agent"}
+    assert set(cfg.repositories) == {"ops-api", "ops-web", "ops-agent", "ops-agent-dev"}  # ops-agent at v3 and at dev
+    assert {r.url for r in cfg.repositories.values()} == {f"https://github.com/Namanmoo-Damso/{n}.git" for n in ("ops-api", "ops-web", "ops-agent")}
     assert {s.image for s in cfg.services.values()} == {
-        "ops-api", "ops-web", "ops-agent", "ops-agent-stt", "ops-agent-ollama", "ops-agent-kma-mcp",
+        "ops-api", "ops-web", "ops-agent", "ops-agent-stt", "ops-agent-ollama", "ops-agent-kma-mcp", "ops-agent-ai-server",
     }
     assert cfg.services["stt"].context == "stt"
     assert "NEXT_PUBLIC_API_BASE" in cfg.services["web"].env_build_args
     assert cfg.registry.image_repo("ops-api") == "ghcr.io/namanmoo-damso/ops-api"
     prod = cfg.environments["prod"]
-    assert "allow bedrock:InvokeModel, bedrock:InvokeModelWithResponseStream on arn:aws:bedrock:ap-northeast-2::foundation-model/*" \
-        in prod.roles["api"].aws.lines()  # what `damso plan prod` prints for the api (AI_PROVIDER = "bedrock")
+    api_grants = prod.roles["api"].aws.lines()[0]  # what `damso plan prod` prints for the api (AI_PROVIDER = "bedrock")
+    assert api_grants.startswith("allow bedrock:InvokeModel, bedrock:InvokeModelWithResponseStream on ")
+    assert "arn:aws:bedrock:us-east-1:*:inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0" in api_grants
+    assert prod.roles["agent"].aws.lines()[0] == "allow polly:SynthesizeSpeech, polly:DescribeVoices on *"  # TTS is Polly
     assert prod.roles["api"].aws.containers and not prod.roles["web"].aws.containers  # hop limit 2 only where needed
     assert prod.waves() == [["livekit"], ["api"], ["web"], ["agent"]] and prod.zones() == ["ap-northeast-2a", "ap-northeast-2c"]
 
@@ -79,7 +82,7 @@ def test_find_without_a_file_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.delenv("DAMSO_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="No damso.toml found") as err:
         config.find(tmp_path)
-    assert "damso.example.toml" in err.value.hint
+    assert "damso init --example damso" in err.value.hint
 
 
 def test_unknown_service_and_environment():
