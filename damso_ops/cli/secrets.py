@@ -49,12 +49,15 @@ def set_(
     """Store a secret. The value comes from --from-env, stdin, or a hidden prompt; never from the command line."""
     import os
 
-    from damso_ops import secrets
+    from damso_ops import secrets, values
     from damso_ops.console import err
     from damso_ops.errors import UsageError
 
     _check(ctx, env, role, name)
     if from_env:
+        if values.secret_name(from_env):  # a value typed where the variable's name belongs: never echoed
+            raise UsageError("--from-env takes the name of an environment variable (like API_JWT_SECRET), "
+                             "not a value; what was given is not shown.")  # fmt: skip
         value = os.environ.get(from_env, "")
         if not value:
             raise UsageError(f"Environment variable {from_env} is not set or empty.")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damso_ops import secrets
-from damso_ops.build import manifest as manifests
+from damso_ops.build import jobs, manifest as manifests
 from damso_ops.config import Config, Environment
 from damso_ops.deploy import livekit, stacks
 from damso_ops.errors import DamsoError, UsageError
@@ -43,8 +43,9 @@ def selected_roles(env_name: str, env: Environment, only: list[str]) -> list[str
     return list(only) or list(env.roles)
 
 
-def load_images(cfg: Config, env: Environment, build_manifest: Path | None,
+def load_images(cfg: Config, env_name: str, build_manifest: Path | None,
                 roles: list[str]) -> tuple[manifests.BuildManifest, dict[str, str]]:  # fmt: skip
+    env = cfg.environment(env_name)
     path = build_manifest or manifests.builds_dir(cfg.state_dir) / "latest.json"
     needed = {s for r in roles for s in env.roles[r].services}
     if not needed and not build_manifest:  # e.g. only the LiveKit server: its images come from config
@@ -62,14 +63,47 @@ def load_images(cfg: Config, env: Environment, build_manifest: Path | None,
             f"Images for {', '.join(unpinned)} were built with --no-push and have no registry digest.",
             hint="Build them again with push on.",
         )
+    check_build_args(cfg, env_name, bm, needed)
     return bm, {s: bm.images[s].pinned for s in needed}
+
+
+def check_build_args(cfg: Config, env_name: str, bm: manifests.BuildManifest, services) -> None:
+    """An image that bakes in per-environment settings (env_build_args) is deployed only to an
+    environment whose build args it was built with: prod's console must not call dev's API."""
+    for name in sorted(services):
+        svc = cfg.services.get(name)
+        if svc is None or not svc.env_build_args:
+            continue
+        rec = bm.images[name]
+        wanted = jobs.build_args_for(name, svc, cfg, env_name)
+        differ = [k for k in svc.env_build_args if rec.build_args.get(k) != wanted[k]]
+        if not differ:
+            continue
+        args = ", ".join(differ)
+        built_for = rec.env or _env_with_args(cfg, svc, rec)
+        if built_for == env_name:
+            what = f"with {env_name}'s earlier {args} (changed in {cfg.path.name} since)"
+        elif built_for:
+            what = f"for {built_for}, so it would carry {built_for}'s {args} into {env_name}"
+        else:
+            what = f"with {args} of no environment in {cfg.path.name}, not {env_name}'s"
+        ref = f"--ref {rec.ref} " if rec.ref else ""
+        raise DamsoError(f"The {name} image was built {what}; run 'damso build {ref}{name} --env {env_name}', then deploy again.")
+
+
+def _env_with_args(cfg: Config, svc, rec: manifests.ImageRecord) -> str | None:
+    """The environment whose build args an image (from a manifest that records none) has, if one."""
+    for name, env in cfg.environments.items():
+        if all(rec.build_args.get(k) == env.build_args.get(k) for k in svc.env_build_args):
+            return name
+    return None
 
 
 def resolve(cfg: Config, env_name: str, only: list[str] | None, build_manifest: Path | None) -> DeployRequest:
     """Everything that can be checked before touching AWS: bad input changes nothing."""
     env = cfg.environment(env_name)
     roles = selected_roles(env_name, env, only or [])
-    bm, images = load_images(cfg, env, build_manifest, roles)
+    bm, images = load_images(cfg, env_name, build_manifest, roles)
     stacks.check_references(env_name, env)
     every = stacks.stack_names(env_name, env)
     role_stacks = {env.roles[r].stack_name(r) for r in roles}
