@@ -199,6 +199,10 @@ class LiveKit(Model):
             raise ValueError("udp_port_end must be greater than udp_port_start")
         if self.port == self.tcp_port:
             raise ValueError(f"port and tcp_port are both {self.port}; LiveKit needs two different TCP ports")
+        taken = [(k, getattr(self, k)) for k in ("port", "tcp_port") if self.tls and getattr(self, k) in (80, 443)]
+        if taken:
+            key, value = taken[0]
+            raise ValueError(f"{key} is {value}, which Caddy holds with tls = true (80 and 443); LiveKit could not bind it, pick another")
         return self
 
 
@@ -438,6 +442,8 @@ def _refused_by_aws(cfg: Config) -> list[tuple[str, str]]:
         owners = [(where, env.ssh_cidrs, env.allow_ssh_from_anywhere)]
         owners += [(f"{where}.gpu_dev.{n}", box.ssh_cidrs, box.allow_ssh_from_anywhere) for n, box in env.gpu_dev.items()]
         for owner, cidrs, allowed in owners:
+            for cidr in sorted({c for c in cidrs if cidrs.count(c) > 1}):
+                problems.append((f"{owner}.ssh_cidrs", f"lists {cidr} more than once, which a security group refuses (InvalidPermission.Duplicate)"))
             if values.open_to_all(cidrs) and not allowed:
                 problems.append((f"{owner}.ssh_cidrs", f"{', '.join(values.open_to_all(cidrs))} opens SSH to the whole internet; "
                                  f"list your own addresses, or set allow_ssh_from_anywhere = true in [{owner}]"))  # fmt: skip
@@ -476,7 +482,11 @@ def _aws_names(project: str, env_name: str, env: Environment) -> list[tuple[str,
 
 
 def _key_path(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    """The key path of an error; a key that may hold a secret (NAME=value as a key) is not shown."""
+    parts = [str(part) for part in loc]
+    if parts and parts[-1] == "[key]":
+        parts = parts[:-1] if not _shows_a_secret(parts[-2]) else parts[:-2] + ["(a key, not shown)"]
+    return ".".join("(not shown)" if _shows_a_secret(p) else p for p in parts) or "(top level)"
 
 
 def parse(text: str, path: Path) -> Config:
@@ -501,6 +511,19 @@ def _pydantic_message(error: dict) -> str:
         return "is required"
     if error["type"] == "extra_forbidden":
         return "is not a known setting (check the spelling)"
+    message = _plain_message(error)
+    given = error.get("input")
+    if isinstance(given, str) and _shows_a_secret(given) and given in message:
+        return "is refused; it looks like a secret's value, which damso.toml must never hold (what was given is not shown)"
+    return message
+
+
+def _shows_a_secret(text: str) -> bool:
+    """NAME=value or a credential's shape: never repeated in an error."""
+    return bool(re.match(r"[A-Za-z_][A-Za-z0-9_]*=.", text)) or values.looks_like_token(text)
+
+
+def _plain_message(error: dict) -> str:
     if error["type"] == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern")
         if pattern == HTTPS_URL:

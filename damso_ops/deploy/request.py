@@ -11,8 +11,8 @@ from pathlib import Path
 from damso_ops import secrets
 from damso_ops.build import jobs, manifest as manifests
 from damso_ops.config import Config, Environment
-from damso_ops.deploy import livekit, stacks
-from damso_ops.errors import DamsoError, UsageError
+from damso_ops.deploy import livekit, render, stacks
+from damso_ops.errors import ConfigError, DamsoError, UsageError
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,30 @@ def resolve(cfg: Config, env_name: str, only: list[str] | None, build_manifest: 
     roles = selected_roles(env_name, env, only or [])
     bm, images = load_images(cfg, env_name, build_manifest, roles)
     stacks.check_references(env_name, env)
+    check_templates(cfg, env_name, roles)
     every = stacks.stack_names(env_name, env)
     role_stacks = {env.roles[r].stack_name(r) for r in roles}
     chosen = [s for s in every if not only or s == "shared" or s in role_stacks]
     if not shutil.which("terraform"):
         raise DamsoError("terraform is not on the PATH.", hint="Install Terraform 1.10 or newer, then run 'damso doctor'.")
     return DeployRequest(env_name, tuple(roles), bool(only), bm, images, tuple(chosen))
+
+
+def check_templates(cfg: Config, env_name: str, roles) -> None:
+    """Each role's compose template exists: a typo in compose_template fails here, not after the
+    stacks are applied, where the release is rendered."""
+    import jinja2
+
+    jenv = render.template_env(cfg)
+    for role_name in roles:
+        role = cfg.environments[env_name].roles[role_name]
+        name = role.compose_template or f"compose/{role_name}.yml.j2"
+        try:
+            jenv.loader.get_source(jenv, name)
+        except jinja2.TemplateNotFound:
+            key = f"environments.{env_name}.roles.{role_name}.compose_template"
+            raise ConfigError(f"{key}: template {name} was not found in {cfg.root / 'templates'} or damso's own "
+                              f"(set {key} to one of yours).") from None  # fmt: skip
 
 
 def needed_secrets(env: Environment, roles) -> dict[str, list[str]]:

@@ -372,6 +372,10 @@ CASES += [
     case(10, "secrets", "set", "prod", "api", f"API_TOKEN={SECRET}", expect="The secret name is NAME=value", sentinel=SECRET, aws=True),
     case(10, "secrets", "rm", "prod", "api", f"API_TOKEN={SECRET}", expect="The secret name is NAME=value", sentinel=SECRET),
     case(10, "secrets", "set", "prod", "api", TOKEN, expect="The secret name looks like a secret's value", sentinel=TOKEN, stdin="x\n"),
+    case(10, "secrets", "set", "prod", "api", "API_TOKEN", SECRET, expect="damso secrets takes no value on the command line", sentinel=SECRET),
+    case(10, "secrets", "rm", "prod", "api", "API_TOKEN", SECRET, expect="damso secrets takes no value on the command line", sentinel=SECRET),
+    conf('secrets = ["API_TOKEN"]', f'secrets = ["API_TOKEN"]\nenv = {{ "API_TOKEN={SECRET}" = "x" }}', "roles.api.env.(a key, not shown) is refused",
+         family=10, sentinel=SECRET),
     case(10, "secrets", "set", "prod", "api", "API_TOKEN", "--from-env", SECRET, expect="--from-env takes the name of an environment variable",
          sentinel=SECRET),
     # ---- 11: images built for one environment, deployed to another ----
@@ -397,6 +401,11 @@ CASES += [
     conf(LIVEKIT_ROLE, LIVEKIT_ROLE + "count = 2\n", "roles.livekit.count is 2, but LiveKit runs as one server here", family=13),
     conf(LIVEKIT_ROLE, LIVEKIT_ROLE + "count = 3\n", "roles.livekit.count is 3", "livekit", "up", "--env", "prod", "--yes", family=13),
     # ---- 14: the review of recently added keys: what AWS, compose or the host would refuse later ----
+    conf(ROLE, ROLE + 'compose_template = "compose/nope.yml.j2"\n', "roles.api.compose_template: template compose/nope.yml.j2 was not found",
+         family=14),
+    conf(LIVEKIT, LIVEKIT + "tls = true\nport = 443\n", "livekit: port is 443, which Caddy holds with tls = true", family=14),
+    conf('"203.0.113.10/32"', '"203.0.113.10/32", "203.0.113.10/32"', "environments.prod.ssh_cidrs: lists 203.0.113.10/32 more than once",
+         family=14),
     conf(PROD, PROD + "rollback = false\nrollback_earlier_waves = true\n", "rollback_earlier_waves is true while rollback is false", family=14),
     conf(PROD, PROD + 'rollout = [[], ["api", "livekit"]]\n', "environments.prod.rollout: has an empty wave", family=14),
     conf(ROLE, ROLE + 'stop_grace_period = "20m"\n', "roles.api.stop_grace_period: 20m is longer than health_timeout (600 s)", family=14),
