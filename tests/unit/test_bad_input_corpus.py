@@ -514,6 +514,8 @@ def run(c: Case, base: Path, moto: str) -> str | None:
 def test_the_corpus_is_large_and_covers_every_family():
     counts = Counter(c.family for c in CASES)
     assert len(CASES) >= 80 and all(counts[f] >= 5 for f in range(1, 8)), counts
+    assert all(counts[f] >= 2 for f in range(8, 15)), counts  # issue 20's families
+    assert all(c.sentinel for c in CASES if c.family == 10)  # every secret case checks its value never shows
 
 
 def test_every_bad_input_gets_one_sentence_and_changes_nothing(tmp_path, moto_endpoint):
