@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated
@@ -44,6 +45,8 @@ InstanceType = Annotated[str | None, _checked(values.instance_type)]
 Ami = Annotated[str, _checked(values.ami)]
 Cidr = Annotated[str, _checked(values.ipv4_cidr)]
 DnsName = Annotated[str, _checked(values.dns_name)]
+CredentialVar = Annotated[str, _checked(values.env_var_name)]  # names a variable; never echoes a value typed in its place
+SecretName = Annotated[str, _checked(values.secret_name)]
 
 
 class Model(BaseModel):
@@ -57,8 +60,8 @@ class Project(Model):
 class Registry(Model):
     host: Annotated[str, _checked(values.host_port)] = Field(min_length=1, description="e.g. ghcr.io or 127.0.0.1:5000")
     namespace: Annotated[str, _checked(values.docker_path)] = Field(min_length=1, description="e.g. namanmoo-damso")
-    username_env: EnvVarName = "GHCR_USERNAME"
-    password_env: EnvVarName = "GHCR_TOKEN"
+    username_env: CredentialVar = "GHCR_USERNAME"
+    password_env: CredentialVar = Field(default="GHCR_TOKEN", description="the name of the variable holding the token, never the token")
 
     def image_repo(self, image: str) -> str:
         return f"{self.host}/{self.namespace}/{image}"
@@ -91,15 +94,10 @@ class Service(Model):
 class IamStatement(Model):
     """An Allow statement for a role's instance: actions (service:Action) on resources."""
 
-    actions: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+:[A-Za-z0-9*]+$")]] = Field(min_length=1)
-    resources: list[Annotated[str, StringConstraints(min_length=1)]] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _no_escalation(self) -> "IamStatement":
-        bad = [a for a in self.actions if a.split(":")[0] in ("iam", "sts") or a.split(":")[1] == "*"]
-        if bad:
-            raise ValueError(f"{', '.join(bad)}: no iam:/sts: actions and no service:* on a host role (name the actions)")
-        return self
+    actions: list[Annotated[str, _checked(values.iam_action_problem)]] = Field(
+        min_length=1, description="service:Action; no iam:/sts: actions and no service:* (name the actions)"
+    )
+    resources: list[Annotated[str, _checked(values.iam_resource)]] = Field(min_length=1, description="ARNs or '*'")
 
 
 class AwsAccess(Model):
@@ -150,7 +148,7 @@ class Role(Model):
         description="how long each container has after SIGTERM before it is killed (compose syntax: 30s, 10m, 1m30s)",
     )  # fmt: skip
     env: dict[EnvVarName, str] = Field(default={}, description="non-secret settings; ${stack.output} references")
-    secrets: list[EnvVarName] = Field(default=[], description="names only; values live in SSM")
+    secrets: list[SecretName] = Field(default=[], description="names only; values live in SSM")
     aws: AwsAccess = Field(default=AwsAccess(), description="AWS permissions of the role's own containers")
 
     def stack_name(self, role: str) -> str:
@@ -166,9 +164,12 @@ HTTPS_URL = r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$"
 
 
 def _pinned(image: str) -> str:
-    """An image reference with a version: a tag other than latest, or a digest."""
-    name, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
-    if not image or any(c.isspace() for c in image) or not tag or "/" in tag or tag == "latest" or not name:
+    """An image reference Docker parses, with a version: a tag other than latest, or a digest."""
+    problem = values.image_reference(image)
+    if problem:
+        raise ValueError(problem)
+    parts = values.IMAGE_REFERENCE.match(image)
+    if not parts.group("digest") and parts.group("tag") in (None, "latest"):
         raise ValueError(f"{image!r} must name a version (like livekit/livekit-server:v1.8.4 or an @sha256 digest), never latest")
     return image
 
@@ -182,7 +183,7 @@ class LiveKit(Model):
     image: PinnedImage = "livekit/livekit-server:v1.8.4"
     caddy_image: PinnedImage = "caddy:2.8.4"
     tls: bool = Field(default=False, description="Caddy terminates TLS for <subdomain>.<domain> (opens 80 and 443)")
-    subdomain: str = Field(default="livekit", pattern=r"^[a-z0-9-]+$")
+    subdomain: Annotated[str, _checked(values.dns_label)] = "livekit"
     port: int = Field(default=7880, ge=1, le=65535)
     tcp_port: int = Field(default=7883, ge=1, le=65535, description="rtc.tcp_port, the TCP fallback")
     udp_port_start: int = Field(default=50000, ge=1024, le=65535)
@@ -198,6 +199,10 @@ class LiveKit(Model):
             raise ValueError("udp_port_end must be greater than udp_port_start")
         if self.port == self.tcp_port:
             raise ValueError(f"port and tcp_port are both {self.port}; LiveKit needs two different TCP ports")
+        taken = [(k, getattr(self, k)) for k in ("port", "tcp_port") if self.tls and getattr(self, k) in (80, 443)]
+        if taken:
+            key, value = taken[0]
+            raise ValueError(f"{key} is {value}, which Caddy holds with tls = true (80 and 443); LiveKit could not bind it, pick another")
         return self
 
 
@@ -307,6 +312,13 @@ class Config(Model):
 
 def _cross_check(cfg: Config) -> list[tuple[str, str]]:
     problems = []
+    secret_names = {n for env in cfg.environments.values() for role in env.roles.values() for n in role.secrets}
+    baked = [(f"services.{n}.build_args", svc.build_args) for n, svc in cfg.services.items()]
+    baked += [(f"environments.{n}.build_args", env.build_args) for n, env in cfg.environments.items()]
+    for where, args in baked:
+        for key in sorted(set(args) & secret_names):
+            problems.append((f"{where}.{key}", f"must not be set: {key} is a secret, and a build argument is readable by anyone "
+                             "who pulls the image; the container reads it at run time from SSM"))  # fmt: skip
     for name, svc in cfg.services.items():
         if svc.repo not in cfg.repositories:
             problems.append(
@@ -336,6 +348,15 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
         if "livekit" in env.roles and not env.domain and (env.zone_id or env.livekit.tls):
             what = "livekit.tls" if env.livekit.tls else "zone_id"
             problems.append((f"environments.{env_name}.domain", f"is required by {what} (the LiveKit DNS name is <subdomain>.<domain>)"))
+        if any(not wave for wave in env.rollout):
+            problems.append((f"environments.{env_name}.rollout", "has an empty wave ([]); remove it"))
+        if env.rollback_earlier_waves and not env.rollback:
+            problems.append((f"environments.{env_name}.rollback_earlier_waves",
+                             "is true while rollback is false: earlier waves cannot go back when the failed one stays; "
+                             "set rollback = true or drop rollback_earlier_waves"))  # fmt: skip
+        urls = list(env.livekit.webhook_urls)
+        for url in sorted({u for u in urls if urls.count(u) > 1}):
+            problems.append((f"environments.{env_name}.livekit.webhook_urls", f"lists {url} more than once (LiveKit would call it twice)"))
         listed = [r for wave in env.rollout for r in wave]
         for role in sorted({r for r in listed if listed.count(r) > 1}):
             problems.append((f"environments.{env_name}.rollout", f"lists role {role!r} more than once"))
@@ -347,10 +368,7 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
         if len(env.availability_zones) == 1:
             problems.append((f"environments.{env_name}.availability_zones", "needs two or more zones (subnets and databases span two)"))
         for role_name, role in env.roles.items():
-            for key in sorted(set(role.env) & {"LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"}):
-                problems.append((f"environments.{env_name}.roles.{role_name}.env.{key}",
-                                 "must not be typed here: it comes from the keys 'damso livekit up' keeps in SSM; "
-                                 f"list {key} under the role's secrets instead"))  # fmt: skip
+            problems += _role_problems(cfg, env_name, env, role_name, role)
         if env.host_imds_url and not env.sandbox:
             problems.append((f"environments.{env_name}.host_imds_url", "is only for sandbox environments (real hosts use 169.254.169.254)"))
         for role_name, role in env.roles.items():
@@ -364,6 +382,42 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
                     (f"environments.{env_name}.roles.{role_name}.ami", "is required for a sandbox environment")
                 )
     return problems
+
+
+def _role_problems(cfg: Config, env_name: str, env: Environment, role_name: str, role: Role) -> list[tuple[str, str]]:
+    """A role's settings that would put a secret in plain text, or that its host or compose would refuse."""
+    where = f"environments.{env_name}.roles.{role_name}"
+    problems = []
+    for key, value in sorted(role.env.items()):
+        if key in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+            problems.append((f"{where}.env.{key}", "must not be typed here: it comes from the keys 'damso livekit up' keeps in SSM; "
+                             f"list {key} under the role's secrets instead"))  # fmt: skip
+        elif key in role.secrets:
+            problems.append((f"{where}.env.{key}", f"must not be typed here: {key} is one of the role's secrets, so its value "
+                             f"lives only in SSM (remove it from env and run 'damso secrets set {env_name} {role_name} {key}')"))  # fmt: skip
+        elif values.looks_like_token(value):
+            problems.append((f"{where}.env.{key}", "looks like a credential, which env would write in plain text to S3 and "
+                             f"'damso diff'; list {key} under the role's secrets and run 'damso secrets set {env_name} {role_name} {key}' "
+                             "(the value is not shown)"))  # fmt: skip
+        elif "\n" in value or "\r" in value or "\0" in value:
+            problems.append((f"{where}.env.{key}", "has a line break or NUL, which an env file cannot hold (compose would read "
+                             "the rest as other lines); put it on one line"))  # fmt: skip
+    if role_name == "livekit" and role.count > 1:
+        problems.append((f"{where}.count", f"is {role.count}, but LiveKit runs as one server here: one DNS record and one load "
+                         "balancer target reach it, and livekit.yaml has no Redis to share rooms between nodes; set count = 1 "
+                         "(a bigger instance_type scales it up)"))  # fmt: skip
+    grace = _seconds(role.stop_grace_period)
+    if grace > role.health_timeout:
+        problems.append((f"{where}.stop_grace_period", f"{role.stop_grace_period} is longer than health_timeout "
+                         f"({role.health_timeout} s): a container that ignores SIGTERM would outlast the health wait; "
+                         "shorten it or raise health_timeout"))  # fmt: skip
+    return problems
+
+
+def _seconds(duration: str) -> float:
+    """A compose duration (1m30s, 500ms) in seconds."""
+    unit = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    return sum(int(n) * unit[u] for n, u in re.findall(r"([0-9]+)(us|ms|s|m|h)", duration))
 
 
 def _refused_by_aws(cfg: Config) -> list[tuple[str, str]]:
@@ -388,6 +442,8 @@ def _refused_by_aws(cfg: Config) -> list[tuple[str, str]]:
         owners = [(where, env.ssh_cidrs, env.allow_ssh_from_anywhere)]
         owners += [(f"{where}.gpu_dev.{n}", box.ssh_cidrs, box.allow_ssh_from_anywhere) for n, box in env.gpu_dev.items()]
         for owner, cidrs, allowed in owners:
+            for cidr in sorted({c for c in cidrs if cidrs.count(c) > 1}):
+                problems.append((f"{owner}.ssh_cidrs", f"lists {cidr} more than once, which a security group refuses (InvalidPermission.Duplicate)"))
             if values.open_to_all(cidrs) and not allowed:
                 problems.append((f"{owner}.ssh_cidrs", f"{', '.join(values.open_to_all(cidrs))} opens SSH to the whole internet; "
                                  f"list your own addresses, or set allow_ssh_from_anywhere = true in [{owner}]"))  # fmt: skip
@@ -398,14 +454,39 @@ def _refused_by_aws(cfg: Config) -> list[tuple[str, str]]:
                 problems.append((f"{where}.availability_zones", problem))
         for zone in sorted({z for z in zones if zones.count(z) > 1}):
             problems.append((f"{where}.availability_zones", f"lists {zone!r} more than once"))
+        if not project_problem and not env_problem:
+            problems += _aws_names(cfg.project.name, env_name, env)
         cert = values.ACM_ARN.match(env.certificate_arn)
         if cert and cert.group(2) != env.region:
             problems.append((f"{where}.certificate_arn", f"is a certificate of {cert.group(2)}; the load balancer in {env.region} needs one of {env.region}"))
     return problems
 
 
+def _aws_names(project: str, env_name: str, env: Environment) -> list[tuple[str, str]]:
+    """Names the stacks give AWS resources, made of project, environment and role names, against
+    AWS's limits for them (the longest of each kind)."""
+    where = f"environments.{env_name}"
+    made = [(f"{where}.roles.{r}", f"{project}-{env_name}-{r}", 64, r"[\w+=,.@-]+", "an IAM role name") for r in env.roles]
+    if "edge" in env.stacks:
+        suffix = "-livekit" if "livekit" in env.roles else "-alb"
+        made.append((where, f"{project}-{env_name}{suffix}", 32, r"[A-Za-z0-9](-?[A-Za-z0-9])*", "a load balancer or target group name"))
+    if "data" in env.stacks:
+        made.append((where, f"{project}-{env_name}-redis", 40, r"[a-z](-?[a-z0-9])*", "an ElastiCache replication group id"))
+    problems = []
+    for key, name, limit, chars, what in made:
+        if len(name) > limit:
+            problems.append((key, f"makes {what} {name!r} of {len(name)} characters; AWS allows {limit} (shorten project.name or the names)"))
+        elif not re.fullmatch(chars, name):
+            problems.append((key, f"makes {what} {name!r}, which AWS refuses (only letters, digits and single '-' there)"))
+    return problems
+
+
 def _key_path(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    """The key path of an error; a key that may hold a secret (NAME=value as a key) is not shown."""
+    parts = [str(part) for part in loc]
+    if parts and parts[-1] == "[key]":
+        parts = parts[:-1] if not _shows_a_secret(parts[-2]) else parts[:-2] + ["(a key, not shown)"]
+    return ".".join("(not shown)" if _shows_a_secret(p) else p for p in parts) or "(top level)"
 
 
 def parse(text: str, path: Path) -> Config:
@@ -430,6 +511,19 @@ def _pydantic_message(error: dict) -> str:
         return "is required"
     if error["type"] == "extra_forbidden":
         return "is not a known setting (check the spelling)"
+    message = _plain_message(error)
+    given = error.get("input")
+    if isinstance(given, str) and _shows_a_secret(given) and given in message:
+        return "is refused; it looks like a secret's value, which damso.toml must never hold (what was given is not shown)"
+    return message
+
+
+def _shows_a_secret(text: str) -> bool:
+    """NAME=value or a credential's shape: never repeated in an error."""
+    return bool(re.match(r"[A-Za-z_][A-Za-z0-9_]*=.", text)) or values.looks_like_token(text)
+
+
+def _plain_message(error: dict) -> str:
     if error["type"] == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern")
         if pattern == HTTPS_URL:

@@ -9,14 +9,11 @@ Every value read is registered for redaction before anything can print it.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from damso_ops import redact
+from damso_ops import redact, values
 from damso_ops.errors import DamsoError, UsageError
-
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def prefix(env: str, role: str) -> str:
@@ -24,8 +21,9 @@ def prefix(env: str, role: str) -> str:
 
 
 def parameter(env: str, role: str, name: str) -> str:
-    if not NAME.match(name):
-        raise UsageError(f"'{name}' is not a valid secret name: use letters, digits and '_' (like API_JWT_SECRET).")
+    problem = values.secret_name(name)
+    if problem:
+        raise UsageError(f"{problem}." if problem.startswith("'") else f"The secret name {problem}.")
     return prefix(env, role) + name
 
 

@@ -207,3 +207,122 @@ def platform(value: str) -> str | None:
     if not PLATFORM.match(value):
         return f"{value!r} is not a platform (os/arch, like linux/amd64 or linux/arm64)"
     return None
+
+
+# The image reference grammar of github.com/distribution/reference (regexp.go), as Docker,
+# containerd and compose parse it: [domain[:port]/]path[:tag][@digest].
+_REF_ALNUM = r"[a-z0-9]+"
+_REF_COMPONENT = rf"{_REF_ALNUM}(?:(?:[._]|__|-+){_REF_ALNUM})*"
+_REF_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_REF_DOMAIN = rf"(?:{_REF_DOMAIN_PART}(?:\.{_REF_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_REF_TAG = r"[\w][\w.-]{0,127}"
+_REF_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?P<name>(?:(?P<domain>{_REF_DOMAIN})/)?(?P<path>{_REF_COMPONENT}(?:/{_REF_COMPONENT})*))"
+    rf"(?::(?P<tag>{_REF_TAG}))?(?:@(?P<digest>{_REF_DIGEST}))?$"
+)
+DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}  # hex digits, as go-digest validates them
+_NAME_MAX = 255
+
+
+def image_reference(value: str) -> str | None:
+    """A full image reference as Docker parses it; a digest must be whole (sha256: and 64 hex digits)."""
+    if not value or any(c.isspace() for c in value):
+        return f"{value!r} is not an image reference (no spaces, like livekit/livekit-server:v1.8.4)"
+    name, _, digest = value.partition("@")
+    algorithm, _, hex_digits = digest.partition(":")
+    if digest and algorithm in DIGEST_LENGTHS and re.fullmatch(r"[0-9a-f]*", hex_digits):
+        if len(hex_digits) != DIGEST_LENGTHS[algorithm]:
+            return (f"{value!r} has a {algorithm} digest of {len(hex_digits)} hex digits; "
+                    f"a whole one has {DIGEST_LENGTHS[algorithm]} (copy it again in full)")  # fmt: skip
+    elif digest:
+        return f"{value!r} has a digest that is not sha256: and 64 lowercase hex digits"
+    domain_like = "/" in name and re.search(r"[.:]|^localhost$", name.split("/", 1)[0])
+    path = name.split("/", 1)[1] if domain_like else name
+    if path.rsplit(":", 1)[0] != path.rsplit(":", 1)[0].lower():
+        return f"{value!r} has upper case in its repository name; Docker takes only lowercase there"
+    match = IMAGE_REFERENCE.match(value)
+    if not match:
+        return (f"{value!r} is not an image reference ([registry/]path[:tag][@sha256:digest], "
+                "lowercase path parts separated by '/', tags of letters, digits, '_', '.', '-')")  # fmt: skip
+    if len(match.group("name")) > _NAME_MAX:
+        return f"{value[:40]!r}… has a repository name longer than {_NAME_MAX} characters"
+    return None
+
+
+IAM_ARN = re.compile(r"^arn:(\*|aws[a-z-]*):[a-z0-9*?-]+:[a-z0-9*?-]*:([0-9*?]{1,12}|aws)?:\S+$")
+
+
+def iam_resource(value: str) -> str | None:
+    """A Resource of an IAM policy statement: an ARN (wildcards allowed in its parts) or '*'."""
+    if value == "*" or IAM_ARN.match(value):
+        return None
+    return f"{value!r} is not an ARN or '*' (like arn:aws:s3:::my-bucket/* or arn:aws:bedrock:*::foundation-model/*); IAM would refuse the policy"
+
+
+def iam_action_problem(value: str) -> str | None:
+    """An action damso lets a host role have: service:Action, never a whole service or iam/sts."""
+    service, sep, action = value.partition(":")
+    if not sep and set(value) <= {"*"}:
+        return f"{value!r} allows every action of every service"
+    if not sep or not re.fullmatch(r"[A-Za-z0-9-*]+", service) or not re.fullmatch(r"[A-Za-z0-9*?]+", action):
+        return f"{value!r} is not an IAM action (service:Action, like s3:GetObject)"
+    if set(service) <= {"*"}:
+        return f"{value!r} allows actions of every service"
+    if "*" in service:
+        return f"{value!r} has a wildcard in its service; name one service (like s3:GetObject)"
+    if set(action) <= {"*", "?"}:
+        return f"{value!r} allows every action of {service}"
+    if service.lower() in ("iam", "sts"):
+        return f"{value!r} is an iam: or sts: action, which would let a host take over the account"
+    return None
+
+
+ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TOKEN = re.compile(
+    r"^(gh[pousr]_[A-Za-z0-9]{16,}|github_pat_\w{16,}|glpat-[\w-]{16,}|xox[abprs]-[\w-]{8,}|sk-[\w-]{16,}"
+    r"|sk_(live|test)_\w{8,}|(AKIA|ASIA)[A-Z0-9]{16}|dckr_pat_[\w-]{16,}|-----BEGIN [A-Z ]*PRIVATE KEY)"
+)
+
+
+def looks_like_token(value: str) -> bool:
+    """A value of a well-known credential shape (a GitHub or GitLab token, an AWS key id, a private key…)."""
+    return bool(TOKEN.match(value))
+
+
+def looks_like_secret(value: str) -> bool:
+    """A value that may be a credential typed where a name belongs: a token shape, NAME=value, or
+    long with mixed letters and digits and not in capitals."""
+    if looks_like_token(value) or "=" in value:
+        return True
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
+    return len(value) >= 20 and classes >= 2 and not ENV_VAR_NAME.match(value)
+
+
+def secret_name(value: str) -> str | None:
+    """A secret's name (like API_JWT_SECRET); the reason repeats the value only when it cannot be one."""
+    if SECRET_NAME.match(value) and not looks_like_secret(value):
+        return None
+    if "=" in value:
+        return ("is NAME=value; give only the name: the value goes in with 'damso secrets set' "
+                "(stdin or its prompt), never on a command line or in damso.toml (what was given is not shown)")
+    if looks_like_secret(value):
+        return "looks like a secret's value, not its name (like API_JWT_SECRET); what was given is not shown"
+    return f"{value!r} is not a valid secret name: use letters, digits and '_' (like API_JWT_SECRET)"
+
+
+def env_var_name(value: str) -> str | None:
+    """The name of an environment variable that holds a credential (capitals, digits, '_'). The
+    reason never repeats the value: it may be the credential itself, typed where its name belongs."""
+    if ENV_VAR_NAME.match(value) and not looks_like_secret(value):
+        return None
+    return ("must be the name of an environment variable in capitals, digits and '_' (like GHCR_TOKEN), "
+            "never the value itself (what was given is not shown)")
+
+
+def dns_label(value: str) -> str | None:
+    """One label of a DNS name (a subdomain): 1 to 63 lowercase letters, digits and '-', not at either end."""
+    if not re.fullmatch(DNS_LABEL, value):
+        return f"{value!r} is not a DNS label (1 to 63 lowercase letters, digits and '-', not first or last; like livekit)"
+    return None

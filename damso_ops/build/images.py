@@ -66,10 +66,12 @@ def credentials(registry: Registry, environ: Mapping[str, str] | None = None) ->
     if entry.get("username") and entry.get("password"):
         redact.register(entry["password"])
         return RegistryAuth(registry.host, entry["username"], entry["password"], "the docker config file")
+    unset = [(k, v) for k, v in (("username_env", registry.username_env), ("password_env", registry.password_env)) if not environ.get(v)]
+    keys = " and ".join(f"registry.{k}" for k, _ in unset)
     raise DamsoError(
         f"No credentials for registry {registry.host}.",
-        hint=f"Set {registry.username_env} and {registry.password_env} "
-        f"(for GHCR: a token with write:packages), or run 'docker login {registry.host}'.",
+        hint=f"Set {' and '.join(v for _, v in unset)} (named by {keys}; for GHCR: a token with write:packages), "
+        f"or run 'docker login {registry.host}'.",
     )
 
 

@@ -82,6 +82,7 @@ class ImageJob:
     build_args: Mapping[str, str]
     context: str
     dockerfile: str
+    env: str | None = None  # the environment whose build args are baked in (services with env_build_args)
 
 
 def build_args_for(name: str, svc: Service, cfg: Config, env: str | None) -> dict[str, str]:
@@ -132,6 +133,7 @@ def plan(
                 build_args=args,
                 context=svc.context,
                 dockerfile=svc.dockerfile,
+                env=env if svc.env_build_args else None,
             )
         )
     return image_jobs

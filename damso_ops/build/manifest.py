@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from damso_ops import values
 from damso_ops.errors import DamsoError
 
 
@@ -24,6 +25,7 @@ class ImageRecord:
     build_args: dict[str, str]
     status: str  # built | skipped | failed
     built_at: str
+    env: str | None = None  # the environment whose build args it bakes in (None: no per-environment args)
 
     @property
     def pinned(self) -> str:
@@ -109,6 +111,9 @@ def _record_problem(rec: ImageRecord) -> str | None:
         return f"has commit {rec.commit!r}, not a 40-character commit SHA"
     if not isinstance(rec.tags, list) or not rec.tags or not all(isinstance(t, str) and t for t in rec.tags):
         return f"has tags {rec.tags!r}, not a list of tags"
+    problem = values.image_reference(rec.pinned)
+    if problem:
+        return f"has image {problem}"
     return None
 
 

@@ -184,6 +184,7 @@ def manifest_for(image_jobs: list[ImageJob], outcomes: list[Outcome], env: str |
             build_args=dict(job.build_args),
             status=o.status,
             built_at=now.isoformat(timespec="seconds"),
+            env=job.env,
         )
     build_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + hashlib.sha256(repr(sorted(records)).encode() + now.isoformat().encode()).hexdigest()[:6]
     return BuildManifest(id=build_id, created=now.isoformat(timespec="seconds"), env=env, images=records)

@@ -35,6 +35,24 @@ CONVERGE_OPTION = typer.Option(False, "--converge-local", help="Sandbox: run eac
 LOCK_TIMEOUT_OPTION = typer.Option(0, "--lock-timeout", min=0, max=DAY, callback=finite, help="Seconds to wait for another deploy's lock (0: refuse at once).")
 
 
+def check_wait(wait: bool, timeout: float | None, rollback: bool | None = None) -> None:
+    """Flags that mean nothing without waiting for health, refused with --no-wait (one sentence each)."""
+    from damso_ops.errors import UsageError
+
+    if wait:
+        return
+    if rollback:
+        raise UsageError("--rollback needs --wait: a failed wave is found, and rolled back, only by waiting for health; "
+                         "drop --no-wait or --rollback.")  # fmt: skip
+    if timeout is not None:
+        raise UsageError("--timeout is how long to wait for health, but --no-wait does not wait; drop one of them.")
+
+
+def given(ctx: typer.Context, name: str) -> bool:
+    """The option was on the command line (or in the environment), not left at its default."""
+    return getattr(ctx.get_parameter_source(name), "name", "DEFAULT") in ("COMMANDLINE", "ENVIRONMENT")
+
+
 def events(json_out: bool = False):
     """on_event(phase, message) for library code: one plain line each on stderr."""
     from damso_ops.console import err

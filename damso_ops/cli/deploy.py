@@ -15,6 +15,7 @@ from damso_ops.cli.common import (
     TIMEOUT_OPTION,
     WAIT_OPTION,
     YES_OPTION,
+    check_wait,
     confirm_plans,
     connect,
     events,
@@ -42,15 +43,17 @@ One deploy, rollback or destroy per environment at a time; see 'damso unlock'.""
 
 
 ONLY_OPTION = typer.Option([], "--only", callback=not_empty, help="Only this role (repeatable).")
-BUILD_MANIFEST_OPTION = typer.Option(None, "--build-manifest", help="Build manifest to pin images from (default: the latest).")
+BUILD_MANIFEST_OPTION = typer.Option(
+    None, "--build-manifest", callback=not_empty, help="Build manifest to pin images from (default: the latest)."
+)  # a str, not a Path: Path("") would be "." and hide an unset variable
 
 
-def _request(ctx: typer.Context, env: str, only: List[str], build_manifest: Optional[Path], json_out: bool):
+def _request(ctx: typer.Context, env: str, only: List[str], build_manifest: Optional[str], json_out: bool):
     """Everything checked offline before the target is connected (bad input changes nothing)."""
     from damso_ops.deploy import request
 
     ctx.obj.json = json_out
-    return request.resolve(ctx.obj.config(), env, only, build_manifest)
+    return request.resolve(ctx.obj.config(), env, only, Path(build_manifest) if build_manifest else None)
 
 
 def deploy(
@@ -58,7 +61,7 @@ def deploy(
     env: str = ENV_ARG,
     yes: bool = YES_OPTION,
     only: List[str] = ONLY_OPTION,
-    build_manifest: Optional[Path] = BUILD_MANIFEST_OPTION,
+    build_manifest: Optional[str] = BUILD_MANIFEST_OPTION,
     wait: bool = WAIT_OPTION,
     timeout: Optional[float] = TIMEOUT_OPTION,
     converge_local: bool = CONVERGE_OPTION,
@@ -76,6 +79,7 @@ def deploy(
     from damso_ops.console import print_json
     from damso_ops.deploy import pipeline
 
+    check_wait(wait, timeout, rollback)
     request = _request(ctx, env, only, build_manifest, json_out)
     target = connect(ctx, env, json_out, converge_local)
     result = pipeline.locked_deploy(target, request, lock_timeout=lock_timeout, confirm=confirm_plans(yes),
@@ -109,7 +113,7 @@ def plan(
     ctx: typer.Context,
     env: str = ENV_ARG,
     only: List[str] = ONLY_OPTION,
-    build_manifest: Optional[Path] = BUILD_MANIFEST_OPTION,
+    build_manifest: Optional[str] = BUILD_MANIFEST_OPTION,
     full: bool = typer.Option(False, "--full", help="List every resource change and show whole file diffs."),
     json_out: bool = JSON_OPTION,
 ) -> None:

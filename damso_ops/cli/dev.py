@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from damso_ops.cli.common import connect, events, finite, not_empty
+from damso_ops.cli.common import connect, events, finite, given, not_empty
 
 app = typer.Typer(help="Developer machines: damso dev gpu start|stop|status|ssh NAME.", no_args_is_help=True)
 gpu = typer.Typer(
@@ -75,6 +75,10 @@ def start(
     from damso_ops.console import out, print_json
     from damso_ops.hosts import devbox
 
+    if not ssh_wait and given(ctx, "ssh_timeout"):
+        from damso_ops.errors import UsageError
+
+        raise UsageError("--ssh-timeout is how long to wait for SSH, but --no-ssh-wait does not wait; drop one of them.")
     target = _target(ctx, env, name, json_out)
     result = devbox.start(target, name, events(), _confirm(yes), ssh_wait=ssh_wait, ssh_timeout=ssh_timeout)
     if json_out:

@@ -13,6 +13,7 @@ from damso_ops.cli.common import (
     TIMEOUT_OPTION,
     WAIT_OPTION,
     YES_OPTION,
+    check_wait,
     confirm_plans,
     connect,
     events,
@@ -42,6 +43,7 @@ def _roll_out(ctx, env, converge_local, wait, timeout, json_out, confirm):
     from damso_ops.deploy import pipeline, request
     from damso_ops.hosts import livekit
 
+    check_wait(wait, timeout)
     livekit.require_role(env, ctx.obj.config().environment(env))
     req = request.resolve(ctx.obj.config(), env, ["livekit"], None)
     target = _target(ctx, env, json_out, converge_local)

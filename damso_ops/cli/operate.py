@@ -15,6 +15,7 @@ from damso_ops.cli.common import (
     WAIT_OPTION,
     DAY,
     ask,
+    check_wait,
     connect,
     events,
     finite,
@@ -186,6 +187,7 @@ def rollback(
     from damso_ops.operate import rollback as lib
 
     ctx.obj.json = json_out
+    check_wait(wait, timeout)
     if to is not None and not re.fullmatch(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{10}", to):
         raise UsageError(f"--to {to!r} is not a release id (like 20260101T100000Z-1a2b3c4d5e).", hint=f"See 'damso releases {env}'.")
     target, where = _located(ctx, env, json_out, converge_local)

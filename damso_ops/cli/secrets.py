@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -11,6 +11,16 @@ from damso_ops.cli.common import ENV_ARG, not_empty
 
 ROLE_ARG = typer.Argument(..., callback=not_empty, help="Role from environments.<env>.roles in damso.toml.")
 NAME_ARG = typer.Argument(..., callback=not_empty, help="Like API_JWT_SECRET.")
+# Words after NAME (a value typed on the command line): refused without click's echo of them.
+EXTRA_ARGS = typer.Argument(None, hidden=True)
+
+
+def _no_value(extra: Optional[List[str]]) -> None:
+    from damso_ops.errors import UsageError
+
+    if extra:
+        raise UsageError("damso secrets takes no value on the command line (it would stay in the shell history and the "
+                         "process list); pipe it on stdin or type it at the prompt (what was given is not shown).")  # fmt: skip
 
 app = typer.Typer(
     help="Secrets in SSM Parameter Store (SecureString), never in git, Terraform or S3.\n\n"
@@ -45,16 +55,21 @@ def set_(
     role: str = ROLE_ARG,
     name: str = NAME_ARG,
     from_env: Optional[str] = typer.Option(None, "--from-env", callback=not_empty, help="Read the value from this environment variable."),
+    extra: Optional[List[str]] = EXTRA_ARGS,
 ) -> None:
     """Store a secret. The value comes from --from-env, stdin, or a hidden prompt; never from the command line."""
     import os
 
-    from damso_ops import secrets
+    from damso_ops import secrets, values
     from damso_ops.console import err
     from damso_ops.errors import UsageError
 
+    _no_value(extra)
     _check(ctx, env, role, name)
     if from_env:
+        if values.secret_name(from_env):  # a value typed where the variable's name belongs: never echoed
+            raise UsageError("--from-env takes the name of an environment variable (like API_JWT_SECRET), "
+                             "not a value; what was given is not shown.")  # fmt: skip
         value = os.environ.get(from_env, "")
         if not value:
             raise UsageError(f"Environment variable {from_env} is not set or empty.")
@@ -94,10 +109,12 @@ def rm(
     env: str = ENV_ARG,
     role: str = ROLE_ARG,
     name: str = NAME_ARG,
+    extra: Optional[List[str]] = EXTRA_ARGS,
 ) -> None:
     """Delete a secret."""
     from damso_ops import secrets
     from damso_ops.console import err
 
+    _no_value(extra)
     secrets.remove(_ssm(ctx, env, role, name), env, role, name)
     err().print(f"removed {secrets.parameter(env, role, name)}", markup=False)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damso_ops import secrets
-from damso_ops.build import manifest as manifests
+from damso_ops.build import jobs, manifest as manifests
 from damso_ops.config import Config, Environment
-from damso_ops.deploy import livekit, stacks
-from damso_ops.errors import DamsoError, UsageError
+from damso_ops.deploy import livekit, render, stacks
+from damso_ops.errors import ConfigError, DamsoError, UsageError
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ def manifest_path(cfg: Config, build_manifest: Path | None) -> Path:
     return build_manifest or manifests.builds_dir(cfg.state_dir) / "latest.json"
 
 
-def load_images(cfg: Config, env: Environment, build_manifest: Path | None,
+def load_images(cfg: Config, env_name: str, build_manifest: Path | None,
                 roles: list[str]) -> tuple[manifests.BuildManifest, dict[str, str]]:  # fmt: skip
+    env = cfg.environment(env_name)
     path = manifest_path(cfg, build_manifest)
     needed = {s for r in roles for s in env.roles[r].services}
     if not needed and not build_manifest:  # e.g. only the LiveKit server: its images come from config
@@ -67,21 +68,72 @@ def load_images(cfg: Config, env: Environment, build_manifest: Path | None,
             f"Images for {', '.join(unpinned)} were built with --no-push and have no registry digest.",
             hint="Build them again with push on.",
         )
+    check_build_args(cfg, env_name, bm, needed)
     return bm, {s: bm.images[s].pinned for s in needed}
+
+
+def check_build_args(cfg: Config, env_name: str, bm: manifests.BuildManifest, services) -> None:
+    """An image that bakes in per-environment settings (env_build_args) is deployed only to an
+    environment whose build args it was built with: prod's console must not call dev's API."""
+    for name in sorted(services):
+        svc = cfg.services.get(name)
+        if svc is None or not svc.env_build_args:
+            continue
+        rec = bm.images[name]
+        wanted = jobs.build_args_for(name, svc, cfg, env_name)
+        differ = [k for k in svc.env_build_args if rec.build_args.get(k) != wanted[k]]
+        if not differ:
+            continue
+        args = ", ".join(differ)
+        built_for = rec.env or _env_with_args(cfg, svc, rec)
+        if built_for == env_name:
+            what = f"with {env_name}'s earlier {args} (changed in {cfg.path.name} since)"
+        elif built_for:
+            what = f"for {built_for}, so it would carry {built_for}'s {args} into {env_name}"
+        else:
+            what = f"with {args} of no environment in {cfg.path.name}, not {env_name}'s"
+        ref = f"--ref {rec.ref} " if rec.ref else ""
+        raise DamsoError(f"The {name} image was built {what}; run 'damso build {ref}{name} --env {env_name}', then deploy again.")
+
+
+def _env_with_args(cfg: Config, svc, rec: manifests.ImageRecord) -> str | None:
+    """The environment whose build args an image (from a manifest that records none) has, if one."""
+    for name, env in cfg.environments.items():
+        if all(rec.build_args.get(k) == env.build_args.get(k) for k in svc.env_build_args):
+            return name
+    return None
 
 
 def resolve(cfg: Config, env_name: str, only: list[str] | None, build_manifest: Path | None) -> DeployRequest:
     """Everything that can be checked before touching AWS: bad input changes nothing."""
     env = cfg.environment(env_name)
     roles = selected_roles(env_name, env, only or [])
-    bm, images = load_images(cfg, env, build_manifest, roles)
+    bm, images = load_images(cfg, env_name, build_manifest, roles)
     stacks.check_references(env_name, env)
+    check_templates(cfg, env_name, roles)
     every = stacks.stack_names(env_name, env)
     role_stacks = {env.roles[r].stack_name(r) for r in roles}
     chosen = [s for s in every if not only or s == "shared" or s in role_stacks]
     if not shutil.which("terraform"):
         raise DamsoError("terraform is not on the PATH.", hint="Install Terraform 1.10 or newer, then run 'damso doctor'.")
     return DeployRequest(env_name, tuple(roles), bool(only), bm, images, tuple(chosen))
+
+
+def check_templates(cfg: Config, env_name: str, roles) -> None:
+    """Each role's compose template exists: a typo in compose_template fails here, not after the
+    stacks are applied, where the release is rendered."""
+    import jinja2
+
+    jenv = render.template_env(cfg)
+    for role_name in roles:
+        role = cfg.environments[env_name].roles[role_name]
+        name = role.compose_template or f"compose/{role_name}.yml.j2"
+        try:
+            jenv.loader.get_source(jenv, name)
+        except jinja2.TemplateNotFound:
+            key = f"environments.{env_name}.roles.{role_name}.compose_template"
+            raise ConfigError(f"{key}: template {name} was not found in {cfg.root / 'templates'} or damso's own "
+                              f"(set {key} to one of yours).") from None  # fmt: skip
 
 
 def needed_secrets(env: Environment, roles) -> dict[str, list[str]]:

@@ -8,6 +8,11 @@ cases about AWS run against an in-process moto server; nothing may be created th
 
 Families (issue 10): 1 usage errors, 2 unexpected exceptions, 3 config values, 4 checks that
 need no network, 5 numbers, 6 empty strings, 7 wording; 0: mistakes only AWS can tell.
+Families (issue 20): 8 values AWS or Docker would refuse (image references, IAM resources),
+9 safety rules with gaps, 10 secrets never printed (a sentinel value absent from the output and
+from every file under .damso/), 11 images built for one environment deployed to another,
+12 contradictory flags and empty values, 13 roles that cannot scale yet, 14 what a review of the
+recently added keys found.
 """
 
 from __future__ import annotations
@@ -97,6 +102,14 @@ def manifest(**record) -> str:
     return json.dumps({"id": "b1", "created": "t", "env": None, "images": {"api": {**RECORD, **record}}})
 
 
+def web_built_for(env: str | None, api_url: str) -> str:
+    """A build manifest whose web image baked in API_URL=api_url (recorded as built for env)."""
+    web = {**RECORD, "service": "web", "image": "registry.test/team/web", "build_args": {"API_URL": api_url}, "env": env}
+    if env is None:  # a manifest from before images recorded their environment
+        del web["env"]
+    return json.dumps({"id": "b2", "created": "t", "env": env, "images": {"api": RECORD, "web": web}})
+
+
 @dataclass(frozen=True)
 class Case:
     family: int
@@ -108,15 +121,16 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     aws: bool = False  # against the moto server, with (fake) credentials
     stdin: str = ""
+    sentinel: str | None = None  # a secret value: never in stdout, stderr or any file under .damso/
 
 
 def case(family: int, *args: str, expect: str, **kw) -> Case:
     return Case(family, tuple(args), expect, **kw)
 
 
-def conf(old: str, new: str, expect: str, *args: str, family: int = 3) -> Case:
+def conf(old: str, new: str, expect: str, *args: str, family: int = 3, sentinel: str | None = None) -> Case:
     """A config mistake: the good damso.toml with one edit, run through a command that loads it."""
-    return Case(family, tuple(args or ("plan", "prod")), expect, edit=(old, new))
+    return Case(family, tuple(args or ("plan", "prod")), expect, edit=(old, new), sentinel=sentinel)
 
 
 ROLE = '[environments.prod.roles.api]\ninstance_type = "t3.small"\n'
@@ -125,6 +139,19 @@ LIVEKIT = '[environments.prod.livekit]\n'
 PROD = '[environments.prod]\nregion = "us-east-1"\n'
 WEBHOOK = 'webhook_urls = ["https://api.corpus.test/webhook/livekit"]'
 LATEST = ".damso/builds/latest.json"
+LIVEKIT_ROLE = "[environments.prod.roles.livekit]\n"
+WEB_ROLE = '[environments.prod.roles.web]\nami = "ami-0abcdef1234567890"\nservices = ["web"]\n\n' + LIVEKIT_ROLE
+SECRET = "s3ntinel-Value-9f8e7d6c5b4a"  # must never be printed or written
+TOKEN = "ghp_" + "S3ntinelT0ken" * 3
+
+
+def statement(actions: str, resources: str = '["*"]') -> tuple[str, str]:
+    """An edit adding an IAM statement to the api role."""
+    return LIVEKIT_ROLE, f"[[environments.prod.roles.api.aws.statements]]\nactions = {actions}\nresources = {resources}\n\n{LIVEKIT_ROLE}"
+
+
+def with_data_stack(project: str) -> str:
+    return GOOD.replace('name = "corpus"', f'name = "{project}"').replace(PROD, PROD + 'stacks = ["data"]\n')
 
 CASES = [
     # ---- 1: command-line usage errors (click's message, exit 2, never "Internal error") ----
@@ -305,6 +332,95 @@ CASES = [
 ]
 
 
+CASES += [
+    # ---- 8: values AWS or Docker would refuse (issue 20) ----
+    conf(LIVEKIT, LIVEKIT + 'image = "livekit/livekit-server@sha256:0a1b2c3d"\n',
+         "livekit.image: 'livekit/livekit-server@sha256:0a1b2c3d' has a sha256 digest of 8 hex digits", family=8),
+    conf(LIVEKIT, LIVEKIT + 'image = "LiveKit/livekit-server:v1.8.4"\n', "livekit.image: 'LiveKit/livekit-server:v1.8.4' has upper case", family=8),
+    conf(LIVEKIT, LIVEKIT + 'caddy_image = "caddy:2.8.4@sha256:' + "a" * 63 + '"\n', "livekit.caddy_image", family=8),
+    conf(LIVEKIT, LIVEKIT + 'caddy_image = "Caddy:2.8.4"\n', "livekit.caddy_image: 'Caddy:2.8.4' has upper case", family=8),
+    conf(LIVEKIT, LIVEKIT + 'caddy_image = "caddy:-2.8"\n', "livekit.caddy_image: 'caddy:-2.8' is not an image reference", family=8),
+    conf(LIVEKIT, LIVEKIT + 'image = "ghcr.io/livekit//server:v1"\n', "livekit.image: 'ghcr.io/livekit//server:v1' is not an image reference", family=8),
+    conf(LIVEKIT, LIVEKIT + 'image = "livekit/livekit-server@md5:' + "a" * 32 + '"\n', "livekit.image", family=8),
+    case(8, "plan", "prod", expect="images.api has image 'registry.test/team/API@sha256:", files={LATEST: manifest(image="registry.test/team/API")}),
+    conf(*statement('["s3:GetObject"]', '["my-bucket"]'), "aws.statements.0.resources.0: 'my-bucket' is not an ARN or '*'", family=8),
+    conf(*statement('["s3:GetObject"]', '["arn:aws:s3"]'), "resources.0: 'arn:aws:s3' is not an ARN", family=8),
+    conf(*statement('["s3:GetObject"]', '["s3://my-bucket/*"]'), "resources.0: 's3://my-bucket/*' is not an ARN", family=8),
+    # ---- 9: safety rules with gaps ----
+    conf(*statement('["s3:**"]'), "aws.statements.0.actions.0: 's3:**' allows every action of s3", family=9),
+    conf(*statement('["*:*"]'), "actions.0: '*:*' allows actions of every service", family=9),
+    conf(*statement('["*"]'), "actions.0: '*' allows every action of every service", family=9),
+    conf(*statement('["s3:*?"]'), "actions.0: 's3:*?' allows every action of s3", family=9),
+    conf(*statement('["IAM:PassRole"]'), "actions.0: 'IAM:PassRole' is an iam: or sts: action", family=9),
+    conf(*statement('["s*:GetObject"]'), "actions.0: 's*:GetObject' has a wildcard in its service", family=9),
+    # ---- 10: secrets never printed, never accepted outside 'damso secrets set' ----
+    conf('namespace = "team"', f'namespace = "team"\npassword_env = "{TOKEN}"', "registry.password_env: must be the name of an environment variable",
+         family=10, sentinel=TOKEN),
+    conf('namespace = "team"', f'namespace = "team"\nusername_env = "{SECRET}"', "registry.username_env: must be the name of an environment variable",
+         family=10, sentinel=SECRET),
+    conf('namespace = "team"', f'namespace = "team"\npassword_env = "{TOKEN}"', "registry.password_env", "build", "api", "--ref", "v1",
+         family=10, sentinel=TOKEN),
+    conf('secrets = ["API_TOKEN"]', f'secrets = ["API_TOKEN={SECRET}"]', "roles.api.secrets.0 is NAME=value", family=10, sentinel=SECRET),
+    conf('secrets = ["API_TOKEN"]', f'secrets = ["{TOKEN}"]', "roles.api.secrets.0: looks like a secret's value", family=10, sentinel=TOKEN),
+    conf('secrets = ["API_TOKEN"]', f'secrets = ["API_TOKEN"]\nenv = {{ API_TOKEN = "{SECRET}" }}',
+         "roles.api.env.API_TOKEN: must not be typed here: API_TOKEN is one of the role's secrets", family=10, sentinel=SECRET),
+    conf('secrets = ["API_TOKEN"]', f'secrets = ["API_TOKEN"]\nenv = {{ GITHUB_TOKEN = "{TOKEN}" }}',
+         "roles.api.env.GITHUB_TOKEN: looks like a credential", family=10, sentinel=TOKEN),
+    conf('API_URL = "https://api.corpus.test"', f'API_URL = "https://api.corpus.test"\nAPI_TOKEN = "{SECRET}"',
+         "environments.prod.build_args.API_TOKEN: must not be set: API_TOKEN is a secret", family=10, sentinel=SECRET),
+    case(10, "secrets", "set", "prod", "api", f"API_TOKEN={SECRET}", expect="The secret name is NAME=value", sentinel=SECRET),
+    case(10, "secrets", "set", "prod", "api", f"API_TOKEN={SECRET}", expect="The secret name is NAME=value", sentinel=SECRET, aws=True),
+    case(10, "secrets", "rm", "prod", "api", f"API_TOKEN={SECRET}", expect="The secret name is NAME=value", sentinel=SECRET),
+    case(10, "secrets", "set", "prod", "api", TOKEN, expect="The secret name looks like a secret's value", sentinel=TOKEN, stdin="x\n"),
+    case(10, "secrets", "set", "prod", "api", "API_TOKEN", SECRET, expect="damso secrets takes no value on the command line", sentinel=SECRET),
+    case(10, "secrets", "rm", "prod", "api", "API_TOKEN", SECRET, expect="damso secrets takes no value on the command line", sentinel=SECRET),
+    conf('secrets = ["API_TOKEN"]', f'secrets = ["API_TOKEN"]\nenv = {{ "API_TOKEN={SECRET}" = "x" }}', "roles.api.env.(a key, not shown) is refused",
+         family=10, sentinel=SECRET),
+    case(10, "secrets", "set", "prod", "api", "API_TOKEN", "--from-env", SECRET, expect="--from-env takes the name of an environment variable",
+         sentinel=SECRET),
+    # ---- 11: images built for one environment, deployed to another ----
+    case(11, "deploy", "prod", "--yes", expect="The web image was built for sandbox", edit=(LIVEKIT_ROLE, WEB_ROLE),
+         files={LATEST: web_built_for("sandbox", "http://localhost:8080")}),
+    case(11, "plan", "prod", expect="The web image was built for sandbox", edit=(LIVEKIT_ROLE, WEB_ROLE),
+         files={LATEST: web_built_for(None, "http://localhost:8080")}),
+    case(11, "deploy", "prod", "--yes", "--only", "web", expect="The web image was built with prod's earlier API_URL (changed in damso.toml since)",
+         edit=(LIVEKIT_ROLE, WEB_ROLE), files={LATEST: web_built_for("prod", "https://old-api.corpus.test")}),
+    case(11, "deploy", "prod", "--yes", expect="built for staging, so it would carry staging's API_URL into prod; run 'damso build --ref v1 web --env prod'",
+         edit=(LIVEKIT_ROLE, WEB_ROLE), files={LATEST: web_built_for("staging", "https://api.staging.corpus.test")}, aws=True),
+    case(11, "deploy", "prod", "--yes", expect="with API_URL of no environment in damso.toml, not prod's", edit=(LIVEKIT_ROLE, WEB_ROLE),
+         files={LATEST: web_built_for(None, "https://somewhere.else")}),
+    # ---- 12: contradictory flags and empty values ----
+    case(12, "deploy", "prod", "--build-manifest", "", expect="'--build-manifest'"),
+    case(12, "plan", "prod", "--build-manifest", "", expect="'--build-manifest'"),
+    case(12, "deploy", "prod", "--rollback", "--no-wait", "--yes", expect="--rollback needs --wait"),
+    case(12, "deploy", "prod", "--no-wait", "--timeout", "60", "--yes", expect="--timeout is how long to wait for health, but --no-wait"),
+    case(12, "rollback", "prod", "--no-wait", "--timeout", "60", "--yes", expect="--timeout is how long to wait"),
+    case(12, "livekit", "up", "--env", "prod", "--no-wait", "--timeout", "60", "--yes", expect="--timeout is how long to wait"),
+    case(12, "dev", "gpu", "start", "alice", "--env", "prod", "--no-ssh-wait", "--ssh-timeout", "60", expect="--ssh-timeout is how long to wait for SSH"),
+    # ---- 13: roles that cannot scale yet ----
+    conf(LIVEKIT_ROLE, LIVEKIT_ROLE + "count = 2\n", "roles.livekit.count is 2, but LiveKit runs as one server here", family=13),
+    conf(LIVEKIT_ROLE, LIVEKIT_ROLE + "count = 3\n", "roles.livekit.count is 3", "livekit", "up", "--env", "prod", "--yes", family=13),
+    # ---- 14: the review of recently added keys: what AWS, compose or the host would refuse later ----
+    conf(ROLE, ROLE + 'compose_template = "compose/nope.yml.j2"\n', "roles.api.compose_template: template compose/nope.yml.j2 was not found",
+         family=14),
+    conf(LIVEKIT, LIVEKIT + "tls = true\nport = 443\n", "livekit: port is 443, which Caddy holds with tls = true", family=14),
+    conf('"203.0.113.10/32"', '"203.0.113.10/32", "203.0.113.10/32"', "environments.prod.ssh_cidrs: lists 203.0.113.10/32 more than once",
+         family=14),
+    conf(PROD, PROD + "rollback = false\nrollback_earlier_waves = true\n", "rollback_earlier_waves is true while rollback is false", family=14),
+    conf(PROD, PROD + 'rollout = [[], ["api", "livekit"]]\n', "environments.prod.rollout: has an empty wave", family=14),
+    conf(ROLE, ROLE + 'stop_grace_period = "20m"\n', "roles.api.stop_grace_period: 20m is longer than health_timeout (600 s)", family=14),
+    conf(ROLE, ROLE + 'env = { MOTD = "first\\nsecond" }\n', "roles.api.env.MOTD: has a line break", family=14),
+    conf(LIVEKIT, LIVEKIT + 'subdomain = "-live"\n', "livekit.subdomain: '-live' is not a DNS label", family=14),
+    conf(LIVEKIT, LIVEKIT + 'subdomain = "' + "l" * 64 + '"\n', "is not a DNS label", family=14),
+    conf(WEBHOOK, WEBHOOK.replace('"]', '", "https://api.corpus.test/webhook/livekit"]'), "webhook_urls: lists https://api.corpus.test/webhook/livekit more than once", family=14),
+    case(14, "plan", "prod", expect="environments.prod: makes an ElastiCache replication group id 'corpus-operations-platform-xyz-prod-redis' of 41",
+         toml=with_data_stack("corpus-operations-platform-xyz")),
+    case(14, "plan", "prod", expect="roles.speech-to-text-gpu-workers-pool-east: makes an IAM role name",
+         toml=GOOD.replace('name = "corpus"', 'name = "corpus-operations-platform"'),
+         edit=("[environments.prod.roles.livekit]", "[environments.prod.roles.speech-to-text-gpu-workers-pool-east]")),
+]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -385,6 +501,11 @@ def run(c: Case, base: Path, moto: str) -> str | None:
         problems.append(f"the first line does not say {c.expect!r}")
     if new:
         problems.append(f"new files {new}")
+    if c.sentinel:
+        leaked = [name for name, text in (("stdout", proc.stdout), ("stderr", proc.stderr)) if c.sentinel in text]
+        leaked += [str(p.relative_to(root)) for p in (root / ".damso").rglob("*") if p.is_file() and c.sentinel.encode() in p.read_bytes()]
+        if leaked:
+            problems.append(f"the secret value is in {', '.join(leaked)}")
     if problems:
         return f"damso {' '.join(map(repr, c.args))} [family {c.family}]: {'; '.join(problems)}\n" + "\n".join(lines[:6])
     return None
@@ -393,6 +514,8 @@ def run(c: Case, base: Path, moto: str) -> str | None:
 def test_the_corpus_is_large_and_covers_every_family():
     counts = Counter(c.family for c in CASES)
     assert len(CASES) >= 80 and all(counts[f] >= 5 for f in range(1, 8)), counts
+    assert all(counts[f] >= 2 for f in range(8, 15)), counts  # issue 20's families
+    assert all(c.sentinel for c in CASES if c.family == 10)  # every secret case checks its value never shows
 
 
 def test_every_bad_input_gets_one_sentence_and_changes_nothing(tmp_path, moto_endpoint):

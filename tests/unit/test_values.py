@@ -77,3 +77,54 @@ def test_ssh_from_anywhere_only_when_the_config_says_so():
         config.parse(base + allowed, Path("damso.toml"))
     cfg = config.parse(base + allowed + "allow_ssh_from_anywhere = true\n", Path("damso.toml"))
     assert cfg.environments["dev"].box_ssh_cidrs("alice") == ["0.0.0.0/0"]
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("ref", [
+    "caddy:2.8.4", "livekit/livekit-server:v1.8.4", f"ghcr.io/org/app@{DIGEST}", f"caddy:2.8.4@{DIGEST}",
+    "localhost:5000/team/app:sha-0123456789ab", "[::1]:5000/app:v1", "Registry.Example.com/app:v1", "a/b__c/d-e.f:T_1.0-x",
+])  # fmt: skip
+def test_image_references_docker_accepts(ref):
+    assert values.image_reference(ref) is None
+
+
+@pytest.mark.parametrize("ref, says", [
+    ("caddy@sha256:0123abcd", "digest of 8 hex digits"), (f"caddy@{DIGEST[:-1]}", "digest of 63 hex digits"),
+    (f"caddy@{DIGEST.upper().replace('SHA256', 'sha256')}", "not sha256: and 64 lowercase hex digits"),
+    ("Caddy:2", "upper case"), ("ghcr.io/Org/app:v1", "upper case"), ("caddy:", "not an image reference"),
+    ("caddy:-1", "not an image reference"), ("a//b:1", "not an image reference"), ("a b:1", "no spaces"),
+    ("caddy:" + "t" * 129, "not an image reference"), ("x/" + "a" * 260 + ":1", "longer than 255"),
+])  # fmt: skip
+def test_image_references_docker_refuses_get_a_reason(ref, says):
+    assert says in values.image_reference(ref)
+
+
+def test_iam_actions_and_resources():
+    for good in ("s3:GetObject", "bedrock:Invoke*", "s3:Get?bject"):
+        assert values.iam_action_problem(good) is None
+    for bad, says in (("s3:**", "every action of s3"), ("s3:*", "every action of s3"), ("*:*", "every service"),
+                      ("*", "every service"), ("iam:PassRole", "iam: or sts:"), ("sts:AssumeRole", "iam: or sts:"),
+                      ("s3", "not an IAM action"), ("e*:Run", "wildcard in its service")):  # fmt: skip
+        assert says in values.iam_action_problem(bad), bad
+    for good in ("*", "arn:aws:s3:::bucket/*", "arn:aws:bedrock:*::foundation-model/*", "arn:aws-cn:sqs:cn-north-1:123456789012:q"):
+        assert values.iam_resource(good) is None
+    for bad in ("bucket", "arn:aws:s3", "s3://bucket/*", "arn:aws:s3:::", "**"):
+        assert "is not an ARN or '*'" in values.iam_resource(bad), bad
+
+
+def test_names_where_a_value_may_be_typed_never_echo_it():
+    token = "ghp_" + "Abc123" * 6
+    for value in (token, "NAME=hunter2-value", "aB3dE6gH9jK2mN5pQ8sT1"):
+        for check in (values.env_var_name, values.secret_name):
+            assert value not in check(value)
+    assert values.env_var_name("GHCR_TOKEN") is None and values.secret_name("API_JWT_SECRET") is None
+    assert values.env_var_name("ghcr_token") and values.secret_name("api-token").startswith("'api-token'")
+    assert values.looks_like_token("AKIA" + "A" * 16) and not values.looks_like_token("https://api.example.com")
+
+
+def test_dns_labels():
+    assert values.dns_label("livekit") is None
+    for bad in ("-live", "live-", "Live", "l" * 64, "a.b", ""):
+        assert values.dns_label(bad), bad
