@@ -6,6 +6,12 @@ pid), which command and since when. It is created with a conditional put
 (`If-None-Match: *`), which S3 (and moto 5.x) performs atomically: of two
 concurrent puts exactly one succeeds, the other gets 412 PreconditionFailed.
 
+A put whose response was lost (the write done, the connection reset before the
+answer) is retried by botocore and the retry gets 412: the lock is then read and
+its token compared with ours; ours means we hold it. Release does the same: it
+deletes only a lock whose token is ours, and only that version (VersionId), so
+a lock taken by someone else in between is never removed.
+
 A killed damso leaves its lock behind: the next one refuses, naming the holder,
 until `damso unlock ENV`. Whoever takes the lock next also removes the
 Terraform lock files (`*.tflock`, the S3 backend's `use_lockfile`) that a
@@ -95,18 +101,31 @@ class LockHeld(DamsoError):
 
 def read(s3, bucket: str, env: str) -> dict | None:
     """The lock's content, or None when the environment is not locked."""
+    return _read_version(s3, bucket, env)[0]
+
+
+def _read_version(s3, bucket: str, env: str) -> tuple[dict | None, str | None]:
+    """The lock's content and its S3 version id (None when the bucket keeps no versions)."""
     from botocore.exceptions import ClientError
 
     try:
-        body = s3.get_object(Bucket=bucket, Key=key(env))["Body"].read()
+        response = s3.get_object(Bucket=bucket, Key=key(env))
+        body = response["Body"].read()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-            return None
+            return None, None
         raise
+    version = response.get("VersionId")
+    version = None if version in (None, "null") else version
     try:
-        return json.loads(body)
+        return json.loads(body), version
     except ValueError:
-        return {"holder": "unknown (unreadable lock object)"}
+        return {"holder": "unknown (unreadable lock object)"}, version
+
+
+def ours(found: dict | None, info: dict) -> bool:
+    """Whether a lock read back is the one we wrote (a conditional write whose answer was lost)."""
+    return bool(found) and found.get("token") == info["token"]
 
 
 def _conflict(exc) -> bool:
@@ -149,6 +168,8 @@ def acquire(
                 if not _conflict(exc):
                     raise
             seen["other"] = read(s3, bucket, env)
+            if ours(seen["other"], info):  # our own earlier attempt was written, its answer lost
+                return True
             if seen["other"] is not None:
                 break
         else:
@@ -171,10 +192,11 @@ def acquire(
 
 def release(s3, lock: Lock) -> bool:
     """Remove the lock if it is still ours (someone may have run unlock and locked since)."""
-    current = read(s3, lock.bucket, lock.env)
-    if not current or current.get("token") != lock.info["token"]:
+    current, version = _read_version(s3, lock.bucket, lock.env)
+    if not ours(current, lock.info):
         return False
-    s3.delete_object(Bucket=lock.bucket, Key=lock.key)
+    # That very version: a retried delete, or one racing an unlock and a new lock, removes nothing else.
+    s3.delete_object(Bucket=lock.bucket, Key=lock.key, **({"VersionId": version} if version else {}))
     return True
 
 

@@ -86,3 +86,50 @@ def test_describe_says_how_long_ago():
     since = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat(timespec="seconds")
     text = lock.describe({"command": "deploy", "holder": "a@b", "pid": 7, "since": since})
     assert text == f"deploy by a@b (pid 7) since {since} (5 min ago)"
+
+
+def lose_first_answer(client, operation: str, perform):
+    """A botocore hook on client: the first `operation` request is performed (by another client,
+    as the server would) and then its connection closes before the answer, so botocore retries it."""
+    from botocore.exceptions import ConnectionClosedError
+
+    calls, seen = [], {}
+
+    def keep_params(params: dict, **kwargs):
+        seen.update(params)
+
+    def hook(request, **kwargs):
+        calls.append(request.url)
+        if len(calls) == 1:
+            perform(seen)
+            raise ConnectionClosedError(endpoint_url=request.url)
+        return None
+
+    client.meta.events.register(f"before-parameter-build.s3.{operation}", keep_params)
+    client.meta.events.register_first(f"before-send.s3.{operation}", hook)
+    return calls
+
+
+@pytest.fixture
+def retrying_s3(s3):
+    """An S3 client made as damso makes them (its retry configuration), in the same moto."""
+    from damso_ops.aws import AwsEndpoint
+
+    return AwsEndpoint("ap-northeast-2").client("s3")
+
+
+def test_a_lock_whose_put_answer_was_lost_is_ours(s3, retrying_s3):
+    calls = lose_first_answer(retrying_s3, "PutObject", lambda params: s3.put_object(**params))
+    held = lock.acquire(retrying_s3, BUCKET, "prod", "deploy")
+    assert len(calls) == 2  # botocore retried, and the retry met our own lock (412)
+    assert lock.read(s3, BUCKET, "prod")["token"] == held.info["token"]
+    assert lock.release(retrying_s3, held) and lock.read(s3, BUCKET, "prod") is None
+
+
+def test_a_release_whose_delete_answer_was_lost_releases(s3, retrying_s3):
+    held = lock.acquire(retrying_s3, BUCKET, "prod", "deploy")
+    calls = lose_first_answer(retrying_s3, "DeleteObject", lambda params: s3.delete_object(**params))
+    assert lock.release(retrying_s3, held)
+    assert len(calls) == 2 and lock.read(s3, BUCKET, "prod") is None
+    assert lock.acquire(s3, BUCKET, "prod", "deploy")  # nothing left that blocks the next deploy
+
