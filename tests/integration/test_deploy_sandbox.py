@@ -128,6 +128,10 @@ def test_containers_run_with_their_secrets(sandbox_project, first_deploy, docker
     (agent,) = [c for c in docker_client.containers.list(filters={"label": "com.docker.compose.project=damso-sandbox-agent"})]
     env = dict(line.split("=", 1) for line in agent.attrs["Config"]["Env"])
     assert env["APP_SECRET"] == SENTINELS["APP_SECRET"]  # the positive control for the leak test
+    for container in docker_client.containers.list(filters={"label": "com.docker.compose.project"}):
+        if container.labels["com.docker.compose.project"].startswith("damso-sandbox-"):  # only docker login needs it
+            assert not any(sandbox_project.registry.password in line for line in container.attrs["Config"]["Env"])
+            assert not any(line.startswith("REGISTRY_") for line in container.attrs["Config"]["Env"])
     assert env["API_BASE_URL"].startswith("http://10.0.10.")
     out = agent.exec_run(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]).output.decode()
     assert out.strip() == "hello from agent"
