@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from damso_ops.deploy.releases import user
 from damso_ops.deploy.store import Layout
@@ -83,6 +84,38 @@ def describe(info: dict, now: datetime | None = None) -> str:
     except (TypeError, ValueError):
         pass
     return f"{info.get('command', '?')} by {info.get('holder', '?')} (pid {info.get('pid', '?')}) since {since}{ago}"
+
+
+def _process_started(pid: int) -> float | None:
+    """When a process of this machine started (epoch seconds), from /proc; None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def holder_state(info: dict, hostname: str | None = None) -> str:
+    """'alive' (its process runs on this machine), 'gone' (this machine, no such process, or its pid
+    now belongs to a process started after the lock was taken) or 'unknown' (another machine)."""
+    if not str(info.get("holder", "")).endswith(f"@{hostname or socket.gethostname()}"):
+        return "unknown"
+    try:
+        pid = int(info["pid"])
+        os.kill(pid, 0)
+    except (KeyError, TypeError, ValueError, ProcessLookupError):
+        return "gone"
+    except PermissionError:  # another user's process: it exists
+        pass
+    started, since = _process_started(pid), None
+    try:
+        since = datetime.fromisoformat(str(info.get("since"))).timestamp()
+    except ValueError:
+        pass
+    if started is not None and since is not None and started > since + 2:  # the pid was recycled
+        return "gone"
+    return "alive"
 
 
 class LockHeld(DamsoError):
@@ -234,6 +267,25 @@ def clear_tflocks(s3, bucket: str, env: str, now: datetime | None = None) -> lis
             s3.delete_object(Bucket=bucket, Key=name)
             removed.append(name)
     return removed
+
+
+def remove_own_tflock(s3, bucket: str, env: str, stack: str, since: datetime) -> dict | None:
+    """Terraform's lock of a stack when it can only be this machine's own apply, started at
+    `since`, whose write of the lock was done but whose answer was lost (Terraform then waits for
+    itself): an apply lock by this user@host, created since then. Removed and returned; else None.
+    Call only inside damso's environment lock (no other damso applies there)."""
+    name = f"{Layout(env).state(stack)}.tflock"
+    try:
+        data = json.loads(s3.get_object(Bucket=bucket, Key=name)["Body"].read())
+    except (ValueError, s3.exceptions.NoSuchKey):
+        return None
+    created = re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", str(data.get("Created", "")))
+    if not created or data.get("Operation") != "OperationTypeApply" or data.get("Who") != holder_name():
+        return None
+    if datetime.fromisoformat(created.group(0)).replace(tzinfo=timezone.utc) < since.replace(microsecond=0):
+        return None
+    s3.delete_object(Bucket=bucket, Key=name)
+    return data
 
 
 @contextmanager
