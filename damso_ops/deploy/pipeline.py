@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from damso_ops import secrets
 from damso_ops.deploy import (
     converge,
     drain,
@@ -202,7 +203,9 @@ def _release(target: Target, request: DeployRequest, outputs: dict, store: Relea
             if r in previous["roles"]:
                 files[r] = store.role_files(current["release"], r, previous["roles"][r])
         image_info = {**previous.get("images", {}), **image_info}
-    settings = {r: {"health_timeout": env.roles[r].health_timeout} for r in env.roles}
+    ssm = target.aws.client("ssm")
+    settings = {r: {"health_timeout": env.roles[r].health_timeout,
+                    "secrets": secrets.fingerprint(ssm, target.env_name, r)} for r in env.roles}  # fmt: skip
     return releases.make(target.env_name, files, image_info, target.cfg.registry.host, request.build.id, settings)
 
 

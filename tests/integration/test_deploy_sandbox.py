@@ -262,6 +262,27 @@ def test_no_secret_leaks_anywhere(sandbox_project, first_deploy):
             assert_clean(f"user-data of {inst['InstanceId']}", user_data)
 
 
+def test_a_rotated_secret_leaves_no_old_value_on_the_host(sandbox_project, first_deploy, docker_client):
+    """`damso secrets set` then a deploy: the role's hosts run the new value, and the old one is in
+    none of the host's files and no container's environment (the other roles keep their own)."""
+    old, new = SENTINELS["APP_SECRET"], "sentinel-rotated-secret-0b7e44"
+    stored = sandbox_project.run("secrets", "set", "sandbox", "api", "APP_SECRET", "--from-env", "ROTATED",
+                                 env={"ROTATED": new})  # fmt: skip
+    assert stored.exit_code == 0, stored.output
+    result, data = deploy(sandbox_project)
+    assert result.exit_code == 0, result.output
+    assert data["changed"] and data["healthy"]  # a rotation is a new release: the hosts apply it
+    (instance,) = [i for i, r in data["instances"].items() if r["role"] == "api"]
+    host = sandbox_project.root / ".damso" / "sandbox" / "hosts" / instance
+    texts = {path: path.read_bytes().decode(errors="replace") for path in host.rglob("*") if path.is_file()}
+    assert any(new in text for path, text in texts.items() if path.name == "secrets.env")  # the positive control
+    assert not [str(path) for path, text in texts.items() if old in text]
+    containers = [c for c in docker_client.containers.list(all=True, filters={"label": "com.docker.compose.project"})
+                  if c.labels["com.docker.compose.project"] == "damso-sandbox-api"]  # fmt: skip
+    assert containers and all(f"APP_SECRET={new}" in c.attrs["Config"]["Env"] for c in containers)
+    assert not any(old in line for c in containers for line in c.attrs["Config"]["Env"])
+
+
 def test_plan_and_diff_show_changes_and_apply_nothing(sandbox_project, first_deploy):
     s3 = sandbox_project.aws.client("s3")
     bucket = sandbox_project.bucket("artifacts")
