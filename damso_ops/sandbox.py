@@ -7,12 +7,15 @@ across runs: a second run talks to the same
 state and is a real no-op. `damso sandbox stop` ends exactly that pid. If the
 server is gone (reboot), the next run starts a fresh one and everything is
 created again, consistently, because Terraform's state lives in the emulated S3.
+DAMSO_SANDBOX_ENDPOINT sends damso's AWS calls (boto3, Terraform, the hosts) to
+another URL in front of the emulator, e.g. a fault-injecting proxy (endpoint()).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,6 +36,23 @@ class SandboxServer:
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+ENDPOINT_ENV = "DAMSO_SANDBOX_ENDPOINT"  # where damso sends the sandbox's AWS calls instead (a proxy in front of it)
+
+
+def endpoint(state_dir: Path) -> str:
+    """Where a sandbox's AWS calls go: the running emulator (started if none runs), or, when
+    DAMSO_SANDBOX_ENDPOINT is set, that URL (the emulator still runs behind it). Fault tests put
+    a proxy there; server.json keeps naming the emulator itself."""
+    server = ensure(state_dir)
+    override = os.environ.get(ENDPOINT_ENV, "").strip()
+    if not override:
+        return server.endpoint_url
+    if not re.fullmatch(r"https?://[^/\s]+/?", override):
+        raise DamsoError(f"{ENDPOINT_ENV}={override!r} is not an endpoint URL like http://127.0.0.1:4566.",
+                         hint=f"Unset {ENDPOINT_ENV} to use the sandbox emulator at {server.endpoint_url}.")  # fmt: skip
+    return override.rstrip("/")
 
 
 def _folder(state_dir: Path) -> Path:

@@ -46,6 +46,18 @@ def names(ssm, env: str, role: str | None = None) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def fingerprint(ssm, env: str, role: str) -> str:
+    """What the role's stored secrets are now, from their names and SSM versions (never a value):
+    part of a release's content, so a rotated secret (`damso secrets set`) makes the next deploy
+    a new release, which the hosts apply (new env files, recreated containers, old files removed)."""
+    import hashlib
+
+    lines = []
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=prefix(env, role), WithDecryption=False):
+        lines += [f"{p['Name']}={p.get('Version')}" for p in page["Parameters"]]
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:16]
+
+
 def remove(ssm, env: str, role: str, name: str) -> None:
     try:
         ssm.delete_parameter(Name=parameter(env, role, name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,61 @@ from damso_ops.errors import DamsoError
 log = logging.getLogger("damso.images")
 
 _TAG_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+
+# The registry is reached through the Docker engine, which retries each layer upload itself
+# (dockerd's max-upload-attempts, 5 by default) but neither a manifest PUT nor a lookup.
+# damso makes REGISTRY_ATTEMPTS attempts in all at each push and lookup that fails on the
+# network or with a 5xx (the same tag pushed again is the same manifest: idempotent),
+# RETRY_DELAY seconds apart, doubling. docs/deploy.md ("Faults") says the same.
+REGISTRY_ATTEMPTS = 3
+RETRY_DELAY = 1.0
+_NETWORK = (  # what the engine's message says → in words; the first match wins
+    ("connection reset", "connection reset"),
+    ("connection refused", "connection refused"),
+    ("broken pipe", "connection closed"),
+    ("eof", "connection closed"),
+    ("timeout", "no answer in time"),
+    ("timed out", "no answer in time"),
+    ("no such host", "host not found"),
+    ("500 internal server error", "the registry failed (500)"),
+    ("502 bad gateway", "the registry failed (502)"),
+    ("503 service unavailable", "the registry failed (503)"),
+    ("504 gateway timeout", "the registry failed (504)"),
+)
+
+
+class RegistryUnreachable(DamsoError):
+    """The registry could not be reached (or failed) on every attempt."""
+
+
+def network_failure(text: str) -> str | None:
+    """What a network failure in an engine's error text was, in words; None if it was not one."""
+    lowered = text.lower()
+    return next((words for needle, words in _NETWORK if re.search(rf"\b{re.escape(needle)}\b", lowered)), None)
+
+
+def with_retries(host: str, call: Callable[[], object], *, sleep: Callable[[float], None] = time.sleep):
+    """call(), again on a network failure (DamsoError whose text network_failure knows), up to
+    REGISTRY_ATTEMPTS attempts; then RegistryUnreachable naming the registry and the retries."""
+    for attempt in range(1, REGISTRY_ATTEMPTS + 1):
+        try:
+            return call()
+        except RegistryUnreachable:
+            raise
+        except DamsoError as exc:
+            what = network_failure(exc.message)
+            if what is None:
+                raise
+            if attempt == REGISTRY_ATTEMPTS:
+                retries = attempt - 1
+                raise RegistryUnreachable(
+                    f"Could not reach the registry at {host}: {what} "
+                    f"(after {retries} {'retry' if retries == 1 else 'retries'}).",
+                    hint="Check the network and the registry, then run the command again.",
+                    details=exc.message,
+                ) from None
+            log.debug("registry %s: %s; attempt %d of %d", host, what, attempt + 1, REGISTRY_ATTEMPTS)
+            sleep(RETRY_DELAY * 2 ** (attempt - 1))
 
 
 @dataclass(frozen=True)
@@ -90,7 +146,11 @@ def login(client, auth: RegistryAuth) -> None:
 
 
 def remote_digest(client, ref: str, auth: RegistryAuth | None) -> str | None:
-    """The manifest digest of ref in its registry, or None when it is not there."""
+    """The manifest digest of ref in its registry, or None when it is not there (with retries)."""
+    return with_retries(ref.split("/", 1)[0], lambda: _remote_digest(client, ref, auth))
+
+
+def _remote_digest(client, ref: str, auth: RegistryAuth | None) -> str | None:
     import docker.errors
 
     try:
@@ -154,7 +214,11 @@ def build(client, spec: BuildSpec, on_line: Callable[[str], None] | None = None)
 
 
 def push(client, repository: str, tag: str, auth: RegistryAuth, on_line: Callable[[str], None] | None = None) -> str:
-    """Push one tag; return the manifest digest the registry reports."""
+    """Push one tag (with retries); return the manifest digest the registry reports."""
+    return with_retries(repository.split("/", 1)[0], lambda: _push(client, repository, tag, auth, on_line))
+
+
+def _push(client, repository: str, tag: str, auth: RegistryAuth, on_line: Callable[[str], None] | None) -> str:
     digest = None
     for chunk in client.api.push(repository, tag=tag, auth_config=auth.auth_config(), stream=True, decode=True):
         if "error" in chunk:
@@ -166,3 +230,32 @@ def push(client, repository: str, tag: str, auth: RegistryAuth, on_line: Callabl
     if not digest:
         raise DamsoError(f"Push of {repository}:{tag} reported no digest.")
     return digest
+
+
+def push_tags(client, repository: str, key_tag: str, tags: list[str], digest: str, auth: RegistryAuth,
+              on_line: Callable[[str], None] | None = None) -> None:  # fmt: skip
+    """Push tags of the image the registry has as key_tag (digest): from the local image when
+    the engine has it, else pulled first. Raises unless the registry then answers each with digest."""
+    import docker.errors
+
+    source = f"{repository}:{key_tag}"
+    try:
+        client.api.inspect_image(source)
+    except docker.errors.ImageNotFound:
+        with_retries(repository.split("/", 1)[0], lambda: _pull(client, repository, key_tag, auth))
+    for tag in tags:
+        client.api.tag(source, repository, tag)
+        if push(client, repository, tag, auth, on_line) != digest:
+            raise DamsoError(
+                f"The registry answers {repository}:{tag} with another image than {key_tag}.",
+                hint="Build again with --force.",
+            )
+
+
+def _pull(client, repository: str, tag: str, auth: RegistryAuth) -> None:
+    import docker.errors
+
+    try:
+        client.api.pull(repository, tag=tag, auth_config=auth.auth_config())
+    except docker.errors.APIError as exc:
+        raise DamsoError(f"Pull of {repository}:{tag} failed: {redact.redact(exc.explanation or str(exc))}.") from None

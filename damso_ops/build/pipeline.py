@@ -37,6 +37,9 @@ class Outcome:
     error: str | None = None
     log_tail: str = ""
     seconds: float = 0.0
+    # The tags the registry answers for (None: nothing pushed, the local tags). A failed
+    # outcome names only its key tag: a ref tag may be missing from the registry.
+    tags: tuple[str, ...] | None = None
 
 
 def resolve_all(
@@ -65,19 +68,26 @@ def fetch_all(resolved: dict[str, sources.Resolved], cache_root: Path, jobs: int
 
 
 def lookup(client, job: ImageJob, auth: images.RegistryAuth | None, on_event: Event) -> Outcome | None:
-    """A skipped outcome when the registry already has the job's key tag, else None."""
+    """None when the registry lacks the job's key tag (build it). Otherwise every ref tag is
+    checked too: one that is missing, or names another image, is pushed from the key tag's
+    image (the local one, else pulled), and the outcome is skipped, or failed if that fails."""
     started = time.monotonic()
     name, repo = job.service, job.spec_repository
     on_event(name, "checking", f"{repo}:{job.key_tag}")
     try:
         digest = images.remote_digest(client, f"{repo}:{job.key_tag}", auth)
+        if not digest:
+            return None
+        missing = [tag for tag in job.tags[1:] if images.remote_digest(client, f"{repo}:{tag}", auth) != digest]
+        if missing:
+            on_event(name, "tagging", f"{repo}:{', '.join(missing)} (not in the registry)")
+            images.push_tags(client, repo, job.key_tag, missing, digest, auth)
     except DamsoError as exc:
         on_event(name, "failed", exc.message)
-        return Outcome(name, "failed", repo, error=exc.message, seconds=time.monotonic() - started)
-    if not digest:
-        return None
-    on_event(name, "skipped", f"already in the registry ({digest[:19]})")
-    return Outcome(name, "skipped", repo, digest, seconds=time.monotonic() - started)
+        return Outcome(name, "failed", repo, error=exc.message, seconds=time.monotonic() - started, tags=(job.key_tag,))
+    pushed = f"; pushed {', '.join(missing)}" if missing else ""
+    on_event(name, "skipped", f"already in the registry ({digest[:19]}){pushed}")
+    return Outcome(name, "skipped", repo, digest, seconds=time.monotonic() - started, tags=job.tags)
 
 
 def build_one(
@@ -116,18 +126,18 @@ def build_one(
         if push:
             on_event(name, "pushing", f"{repo}:{job.key_tag}")
             digest = images.push(client, repo, job.key_tag, auth, on_line=line)
-            for tag in job.tags[1:]:
-                images.push(client, repo, tag, auth, on_line=line)
+            images.push_tags(client, repo, job.key_tag, list(job.tags[1:]), digest, auth, on_line=line)
         on_event(name, "built", digest or "(not pushed)")
-        return Outcome(name, "built", repo, digest, seconds=time.monotonic() - started)
+        return Outcome(name, "built", repo, digest, seconds=time.monotonic() - started,
+                       tags=job.tags if push else None)  # fmt: skip
     except images.BuildFailed as exc:
         on_event(name, "failed", exc.message)
         return Outcome(name, "failed", repo, error=exc.message, log_tail=exc.log_tail or "\n".join(tail),
-                       seconds=time.monotonic() - started)  # fmt: skip
+                       seconds=time.monotonic() - started, tags=(job.key_tag,))  # fmt: skip
     except DamsoError as exc:
         on_event(name, "failed", exc.message)
         return Outcome(name, "failed", repo, error=exc.message, log_tail="\n".join(tail),
-                       seconds=time.monotonic() - started)  # fmt: skip
+                       seconds=time.monotonic() - started, tags=(job.key_tag,))  # fmt: skip
 
 
 LOOKUPS = 8  # registry lookups at once (below the Docker client's 10 pooled connections)
@@ -179,7 +189,7 @@ def manifest_for(image_jobs: list[ImageJob], outcomes: list[Outcome], env: str |
             ref=job.source.ref,
             commit=job.source.sha,
             image=job.spec_repository,
-            tags=list(job.tags),
+            tags=list(job.tags if o.tags is None else o.tags),
             digest=o.digest,
             build_args=dict(job.build_args),
             status=o.status,

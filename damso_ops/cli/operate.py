@@ -29,13 +29,14 @@ STATUS_EPILOG = """\
   damso status prod                         one block per role and instance\n
   damso status prod --json                  for scripts (fields: docs/operate.md)\n
   damso status prod --stale-after 300       reports older than 5 min count as a problem\n
-Exit code 0: every instance runs the current release, healthy, recently reported; 1 otherwise (a CI gate)."""
+Exit code 0: every instance runs the current release, healthy, recently reported, and no lock is held; 1 otherwise (a CI gate)."""
 
 RELEASES_HELP = "Release history: id, time, who deployed, commit per service, and what changed from the previous one."
 RELEASES_EPILOG = """\
 [bold]Examples[/]\n
   damso releases prod                       the last 20, newest first\n
-  damso releases prod --limit 5 --json"""
+  damso releases prod --limit 5 --json\n
+  damso releases prod --prune               remove unfinished uploads (no manifest, older than an hour)"""
 
 ROLLBACK_HELP = "Point the environment at an earlier release (no build, no Terraform) and wait until it is healthy."
 ROLLBACK_EPILOG = """\
@@ -94,12 +95,20 @@ def status(
     target, where = _located(ctx, env, json_out)
     if stale_after is None and not target.aws.emulated:
         stale_after = operate.STALE_AFTER  # hosts report every minute; the sandbox's only when converged
-    result = operate.status(target.store(where.artifact_bucket), target.aws.client("ec2"), where, stale_after=stale_after)
+    lock_info = None
+    if target.bucket_exists(target.state_bucket):
+        from damso_ops.deploy import lock
+
+        lock_info = lock.read(target.aws.client("s3"), target.state_bucket, env)
+    result = operate.status(target.store(where.artifact_bucket), target.aws.client("ec2"), where, stale_after=stale_after,
+                            lock_info=lock_info)  # fmt: skip
     if json_out:
         print_json(result.to_dict())
     else:
         console = out()
         console.print(f"{env}: current release {result.current or 'none'} (created {result.current_created or '?'})", markup=False)
+        if result.lock:
+            console.print(f"lock: {operate.lock_problem(env, result.lock, result.lock['holder_state'])}", markup=False)
         if result.rollout and result.rollout.get("state") != "done":
             console.print(f"rollout of {result.rollout['release']}: {operate.rollout_text(result.rollout)}", markup=False)
         for i in result.instances:
@@ -132,17 +141,24 @@ def releases(
     ctx: typer.Context,
     env: str = ENV_ARG,
     limit: int = typer.Option(20, "--limit", "-n", min=0, max=10000, help="How many releases to show, newest first (0: all)."),
+    prune: bool = typer.Option(False, "--prune", help="First remove unfinished uploads: release prefixes with no manifest, older than an hour."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     from damso_ops.console import out, print_json
+    from damso_ops.deploy import releases as lib
     from damso_ops.operate import history
 
     target, where = _located(ctx, env, json_out)
-    entries = history.history(target.store(where.artifact_bucket), limit=limit)
+    store = target.store(where.artifact_bucket)
+    pruned = lib.prune(store) if prune else []
+    entries = history.history(store, limit=limit)
     if json_out:
-        print_json({"env": env, "releases": entries})
+        print_json({"env": env, "releases": entries, **({"pruned": pruned} if prune else {})})
         return
     console = out()
+    if prune:
+        console.print(f"{env}: removed {len(pruned)} unfinished upload(s){': ' + ', '.join(pruned) if pruned else ''}",
+                      markup=False)  # fmt: skip
     if not entries:
         console.print(f"{env}: no releases yet", markup=False)
     for e in entries:

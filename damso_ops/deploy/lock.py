@@ -6,6 +6,12 @@ pid), which command and since when. It is created with a conditional put
 (`If-None-Match: *`), which S3 (and moto 5.x) performs atomically: of two
 concurrent puts exactly one succeeds, the other gets 412 PreconditionFailed.
 
+A put whose response was lost (the write done, the connection reset before the
+answer) is retried by botocore and the retry gets 412: the lock is then read and
+its token compared with ours; ours means we hold it. Release does the same: it
+deletes only a lock whose token is ours, and only that version (VersionId), so
+a lock taken by someone else in between is never removed.
+
 A killed damso leaves its lock behind: the next one refuses, naming the holder,
 until `damso unlock ENV`. Whoever takes the lock next also removes the
 Terraform lock files (`*.tflock`, the S3 backend's `use_lockfile`) that a
@@ -29,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from damso_ops.deploy.releases import user
 from damso_ops.deploy.store import Layout
@@ -79,6 +86,38 @@ def describe(info: dict, now: datetime | None = None) -> str:
     return f"{info.get('command', '?')} by {info.get('holder', '?')} (pid {info.get('pid', '?')}) since {since}{ago}"
 
 
+def _process_started(pid: int) -> float | None:
+    """When a process of this machine started (epoch seconds), from /proc; None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def holder_state(info: dict, hostname: str | None = None) -> str:
+    """'alive' (its process runs on this machine), 'gone' (this machine, no such process, or its pid
+    now belongs to a process started after the lock was taken) or 'unknown' (another machine)."""
+    if not str(info.get("holder", "")).endswith(f"@{hostname or socket.gethostname()}"):
+        return "unknown"
+    try:
+        pid = int(info["pid"])
+        os.kill(pid, 0)
+    except (KeyError, TypeError, ValueError, ProcessLookupError):
+        return "gone"
+    except PermissionError:  # another user's process: it exists
+        pass
+    started, since = _process_started(pid), None
+    try:
+        since = datetime.fromisoformat(str(info.get("since"))).timestamp()
+    except ValueError:
+        pass
+    if started is not None and since is not None and started > since + 2:  # the pid was recycled
+        return "gone"
+    return "alive"
+
+
 class LockHeld(DamsoError):
     """Another deploy/rollback/destroy holds the environment's lock."""
 
@@ -95,18 +134,31 @@ class LockHeld(DamsoError):
 
 def read(s3, bucket: str, env: str) -> dict | None:
     """The lock's content, or None when the environment is not locked."""
+    return _read_version(s3, bucket, env)[0]
+
+
+def _read_version(s3, bucket: str, env: str) -> tuple[dict | None, str | None]:
+    """The lock's content and its S3 version id (None when the bucket keeps no versions)."""
     from botocore.exceptions import ClientError
 
     try:
-        body = s3.get_object(Bucket=bucket, Key=key(env))["Body"].read()
+        response = s3.get_object(Bucket=bucket, Key=key(env))
+        body = response["Body"].read()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-            return None
+            return None, None
         raise
+    version = response.get("VersionId")
+    version = None if version in (None, "null") else version
     try:
-        return json.loads(body)
+        return json.loads(body), version
     except ValueError:
-        return {"holder": "unknown (unreadable lock object)"}
+        return {"holder": "unknown (unreadable lock object)"}, version
+
+
+def ours(found: dict | None, info: dict) -> bool:
+    """Whether a lock read back is the one we wrote (a conditional write whose answer was lost)."""
+    return bool(found) and found.get("token") == info["token"]
 
 
 def _conflict(exc) -> bool:
@@ -149,6 +201,8 @@ def acquire(
                 if not _conflict(exc):
                     raise
             seen["other"] = read(s3, bucket, env)
+            if ours(seen["other"], info):  # our own earlier attempt was written, its answer lost
+                return True
             if seen["other"] is not None:
                 break
         else:
@@ -171,10 +225,11 @@ def acquire(
 
 def release(s3, lock: Lock) -> bool:
     """Remove the lock if it is still ours (someone may have run unlock and locked since)."""
-    current = read(s3, lock.bucket, lock.env)
-    if not current or current.get("token") != lock.info["token"]:
+    current, version = _read_version(s3, lock.bucket, lock.env)
+    if not ours(current, lock.info):
         return False
-    s3.delete_object(Bucket=lock.bucket, Key=lock.key)
+    # That very version: a retried delete, or one racing an unlock and a new lock, removes nothing else.
+    s3.delete_object(Bucket=lock.bucket, Key=lock.key, **({"VersionId": version} if version else {}))
     return True
 
 
@@ -212,6 +267,25 @@ def clear_tflocks(s3, bucket: str, env: str, now: datetime | None = None) -> lis
             s3.delete_object(Bucket=bucket, Key=name)
             removed.append(name)
     return removed
+
+
+def remove_own_tflock(s3, bucket: str, env: str, stack: str, since: datetime) -> dict | None:
+    """Terraform's lock of a stack when it can only be this machine's own apply, started at
+    `since`, whose write of the lock was done but whose answer was lost (Terraform then waits for
+    itself): an apply lock by this user@host, created since then. Removed and returned; else None.
+    Call only inside damso's environment lock (no other damso applies there)."""
+    name = f"{Layout(env).state(stack)}.tflock"
+    try:
+        data = json.loads(s3.get_object(Bucket=bucket, Key=name)["Body"].read())
+    except (ValueError, s3.exceptions.NoSuchKey):
+        return None
+    created = re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", str(data.get("Created", "")))
+    if not created or data.get("Operation") != "OperationTypeApply" or data.get("Who") != holder_name():
+        return None
+    if datetime.fromisoformat(created.group(0)).replace(tzinfo=timezone.utc) < since.replace(microsecond=0):
+        return None
+    s3.delete_object(Bucket=bucket, Key=name)
+    return data
 
 
 @contextmanager

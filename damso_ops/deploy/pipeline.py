@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from damso_ops import secrets
 from damso_ops.deploy import (
     converge,
     drain,
@@ -157,8 +158,9 @@ def _layers(target: Target, request: DeployRequest, ws: workspace.Workspace, out
 
 
 def _apply(ws: workspace.Workspace, plans: list[terraform.PlanSummary], confirm: Confirm, on_event: Event,
-           jobs: int) -> list[str]:  # fmt: skip
-    """Apply the plans that have changes, once confirm() says yes; return the stacks applied."""
+           jobs: int, target: Target | None = None) -> list[str]:  # fmt: skip
+    """Apply the plans that have changes, once confirm() says yes; return the stacks applied.
+    With target (inside its lock), an apply blocked by its own Terraform lock recovers (stackops.apply)."""
     changed = [p for p in plans if not p.empty]
     if not changed:
         return []
@@ -168,7 +170,15 @@ def _apply(ws: workspace.Workspace, plans: list[terraform.PlanSummary], confirm:
             hint="Pass --yes to apply without asking.",
         )
     on_event("apply", ", ".join(p.stack for p in changed))
-    stackops.parallel(lambda p: stackops.apply(ws, p.stack), changed, jobs)
+    recover = None
+    if target is not None:
+        def recover(stack: str, since) -> dict | None:
+            removed = lock.remove_own_tflock(target.aws.client("s3"), target.state_bucket, target.env_name, stack, since)
+            if removed:
+                on_event("apply", f"{stack}: removed Terraform's lock left by this apply's own lost write; applying again")
+            return removed
+
+    stackops.parallel(lambda p: stackops.apply(ws, p.stack, recover), changed, jobs)
     return [p.stack for p in changed]
 
 
@@ -193,7 +203,9 @@ def _release(target: Target, request: DeployRequest, outputs: dict, store: Relea
             if r in previous["roles"]:
                 files[r] = store.role_files(current["release"], r, previous["roles"][r])
         image_info = {**previous.get("images", {}), **image_info}
-    settings = {r: {"health_timeout": env.roles[r].health_timeout} for r in env.roles}
+    ssm = target.aws.client("ssm")
+    settings = {r: {"health_timeout": env.roles[r].health_timeout,
+                    "secrets": secrets.fingerprint(ssm, target.env_name, r)} for r in env.roles}  # fmt: skip
     return releases.make(target.env_name, files, image_info, target.cfg.registry.host, request.build.id, settings)
 
 
@@ -272,7 +284,7 @@ def deploy(
                                                                             lock=False, refresh=refresh)  # fmt: skip
     if fast:
         outputs, result.plans = dict(fast.outputs), list(fast.plans)
-        result.applied = _apply(ws, result.plans, confirm, on_event, jobs)
+        result.applied = _apply(ws, result.plans, confirm, on_event, jobs, target)
         for stack, out in zip(result.applied, stackops.parallel(lambda s: stackops.outputs(ws, s), result.applied, jobs)):
             outputs[stack] = out
         _remember(target, ws, result.applied, jobs)
@@ -280,7 +292,7 @@ def deploy(
         outputs = {}
         for _, plans in _layers(target, request, ws, outputs, jobs, on_event, lock=False):
             result.plans += plans
-            result.applied += _apply(ws, plans, confirm, on_event, jobs)
+            result.applied += _apply(ws, plans, confirm, on_event, jobs, target)
         _remember(target, ws, [p.stack for p in result.plans], jobs)  # applied or without changes
 
     group = (outputs.get("data") or {}).get("redis_replication_group_id")
@@ -304,6 +316,9 @@ def deploy(
         stats = releases.upload(store, release)
         result.uploaded = stats.put
         on_event("release", f"{release.id} uploaded ({stats.put} objects, {stats.skipped} already there)")
+        pruned = releases.prune(store)
+        if pruned:
+            on_event("release", f"removed unfinished uploads (no manifest, older than an hour): {', '.join(pruned)}")
     state = rollout.begin(store, release.id, release.content, target.env.waves(request.roles), list(target.env.roles))
     result.release, result.changed, result.rollout = state["release"], True, state
     if state.get("resumed"):

@@ -114,3 +114,20 @@ def diff(store: ReleaseStore, current: dict | None, release: Release) -> dict[st
                                          f"current/{role}/{name}", f"new/{role}/{name}")
             result[f"{role}/{name}"] = "".join(lines)
     return result
+
+
+UNFINISHED_AGE = 3600  # seconds: an upload younger than this may still be running
+
+
+def prune(store: ReleaseStore, now: datetime | None = None, min_age: float = UNFINISHED_AGE) -> list[str]:
+    """Remove every release prefix with no manifest (a failed or interrupted upload, which
+    nothing can point at) whose newest object is older than min_age; return their ids."""
+    now = now or datetime.now(timezone.utc)
+    pointed = {(store.current() or {}).get("release"), (store.rollout() or {}).get("release")}
+    removed = []
+    for release, written in sorted(store.unfinished_releases().items()):
+        if release in pointed or (now - written).total_seconds() < min_age:
+            continue
+        store.remove_prefix(store.keys.release_prefix(release) + "/")
+        removed.append(release)
+    return removed

@@ -9,14 +9,15 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 from filelock import FileLock
 
 from damso_ops.deploy import terraform, workspace
 from damso_ops.deploy.store import Layout
-from damso_ops.errors import DamsoError
+from damso_ops.errors import CommandError, DamsoError
 from damso_ops.runner import run
 
 # Terraform's plugin cache is not safe for an init while anything else uses it: an init may
@@ -67,9 +68,27 @@ def plan(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = Fals
     return terraform.summarize(stack, json.loads(shown.output))
 
 
-def apply(ws: workspace.Workspace, stack: str) -> None:
+Recover = Callable[[str, datetime], "dict | None"]  # (stack, apply started) → the lock removed, or None
+
+
+def apply(ws: workspace.Workspace, stack: str, recover: Recover | None = None) -> None:
+    """Apply the stack's saved plan. When Terraform cannot take its own lock (a `.tflock`), recover
+    (inside damso's environment lock: lock.own_tflock_remover) may remove it if it is a leftover of
+    this very apply, whose write's answer was lost; then the plan is applied again, once. Otherwise
+    the error names the lock and the command that clears it."""
+    command = terraform.apply_command(ws.stack_dir(stack), ws.env)
+    started = datetime.now(timezone.utc)
     with _using_cache(ws):
-        run(terraform.apply_command(ws.stack_dir(stack), ws.env))
+        try:
+            run(command)
+            return
+        except CommandError as exc:
+            if not terraform.LOCK_ERROR.search(exc.output_tail or ""):
+                raise
+            if recover and recover(stack, started):
+                run(command)
+                return
+            raise terraform.lock_error(stack, ws.stack_dir(stack), exc.output_tail) from None
 
 
 def outputs(ws: workspace.Workspace, stack: str) -> dict:

@@ -24,6 +24,7 @@ tests/unit/test_store_contract.py holds both to this layout.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from dataclasses import dataclass
 
 
@@ -195,6 +196,29 @@ class ReleaseStore:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
             found += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
         return sorted(found)
+
+    def unfinished_releases(self) -> dict[str, datetime]:
+        """Release id → when its newest object was written, for every release prefix without a
+        manifest (an upload that failed or was interrupted: nothing points at it). One listing."""
+        prefix, newest, finished = self.keys.releases_prefix, {}, set()
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                release, _, rest = obj["Key"][len(prefix):].partition("/")
+                if rest == "manifest.json":
+                    finished.add(release)
+                newest[release] = max(newest.get(release, obj["LastModified"]), obj["LastModified"])
+        return {release: when for release, when in newest.items() if release not in finished}
+
+    def remove_prefix(self, prefix: str) -> int:
+        """Every object version and delete marker under prefix; how many were removed."""
+        removed = 0
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+            found = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                     for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]  # fmt: skip
+            for start in range(0, len(found), 1000):  # DeleteObjects takes 1000 at most
+                self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": found[start:start + 1000], "Quiet": True})
+            removed += len(found)
+        return removed
 
     # ---- host reports ----
 

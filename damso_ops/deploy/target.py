@@ -133,8 +133,7 @@ def connect(cfg: Config, env_name: str) -> Target:
     """The target of env_name; a sandbox environment starts (or reuses) the emulator."""
     env = cfg.environment(env_name)
     if env.sandbox:
-        server = sandbox.ensure(cfg.state_dir)
-        return Target(cfg, env_name, AwsEndpoint(env.region, server.endpoint_url))
+        return Target(cfg, env_name, AwsEndpoint(env.region, sandbox.endpoint(cfg.state_dir)))
     return Target(cfg, env_name, AwsEndpoint(env.region))
 
 

@@ -126,6 +126,24 @@ def init_command(stack_dir: Path, env: dict[str, str]) -> Command:
                backend_config=BACKEND_FILE)  # fmt: skip
 
 
+LOCK_ERROR = re.compile(r"Error acquiring the state lock")
+
+
+def lock_error(stack: str, stack_dir: Path, output: str) -> DamsoError:
+    """Terraform could not take its lock: which lock, who holds it, and the command that clears it."""
+    lock_id = re.search(r"^\s*ID:\s*(\S+)", output, re.M)
+    path = re.search(r"^\s*Path:\s*(\S+)", output, re.M)
+    who = re.search(r"^\s*Who:\s*(\S+)", output, re.M)
+    where = f"s3://{path.group(1)}.tflock" if path else "its .tflock object"
+    by = f" (taken by {who.group(1)})" if who else ""
+    clear = f"cd {stack_dir} && terraform force-unlock -force {lock_id.group(1)}" if lock_id else f"cd {stack_dir} && terraform force-unlock -force LOCK_ID"
+    return DamsoError(
+        f"terraform apply of {stack} is blocked by Terraform's lock {where}{by}.",
+        hint=f"If no terraform runs on that state, clear it with '{clear}', then deploy again.",
+        details=output,
+    )
+
+
 def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False, lock: bool = True) -> Command:
     """lock=False inside damso's own environment lock: no other damso can plan or apply there, and a
     plan writes nothing to the state, so it need not write Terraform's lock object either."""

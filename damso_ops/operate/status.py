@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from damso_ops.deploy import lock
 from damso_ops.deploy.store import ReleaseStore
 from damso_ops.operate.deployed import Deployed
 
@@ -32,7 +33,8 @@ class Status:
     current_created: str | None
     instances: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    rollout: dict | None = None  # the last rollout: release, state (moving, done, halted, rolled_back), wave
+    rollout: dict | None = None  # the last rollout: release, state (moving, interrupted, done, halted, rolled_back), wave
+    lock: dict | None = None  # who holds the environment's lock, since when, holder_state (alive, gone, unknown)
 
     @property
     def ok(self) -> bool:
@@ -47,13 +49,27 @@ class Status:
             "problems": self.problems,
             "instances": self.instances,
             "rollout": self.rollout,
+            "lock": self.lock,
         }
 
 
-def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = None, stale_after: float | None = STALE_AFTER) -> Status:
+def lock_problem(env: str, info: dict, state: str) -> str:
+    """A held lock blocks every deploy, rollback and destroy: say by whom, and what to do."""
+    held = f"{env} is locked: {lock.describe(info)}"
+    if state == "alive":
+        return f"{held}, still running on this machine; deploys wait for it"
+    if state == "gone":
+        return f"{held}, but that process is gone (a stale lock): run 'damso unlock {env}'"
+    return f"{held}, on another machine; if that process is gone, run 'damso unlock {env}'"
+
+
+def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = None, stale_after: float | None = STALE_AFTER,
+           lock_info: dict | None = None, hostname: str | None = None) -> Status:  # fmt: skip
     """Every instance of the environment: state, addresses, release running vs current,
     containers (digest, commit, health), last report; problems when unhealthy or drifting.
-    stale_after None: report age is shown but not judged (the sandbox's hosts run no timer)."""
+    stale_after None: report age is shown but not judged (the sandbox's hosts run no timer).
+    lock_info: the environment's lock (lock.read), a problem while held; a rollout still
+    `moving` whose deploy holds no live lock is `interrupted`."""
     now = now or datetime.now(timezone.utc)
     env = where.env
     pointer = store.current() or {}
@@ -64,7 +80,16 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
         result.problems.append(f"{env} has no current release")
     elif manifest is None:
         result.problems.append(f"the current release {current} has no manifest")
+    holder = None
+    if lock_info is not None:
+        holder = lock.holder_state(lock_info, hostname)
+        result.lock = {**{k: v for k, v in lock_info.items() if k != "token"}, "holder_state": holder}
+        result.problems.append(lock_problem(env, lock_info, holder))
     state = store.rollout()
+    if state and state.get("state") == "moving" and holder in (None, "gone"):
+        state = {**state, "state": "interrupted"}  # no deploy moves it any more
+        result.problems.append(f"the rollout of {state['release']} {rollout_text(state)}: "
+                               f"'damso deploy {env}' resumes it, 'damso rollback {env}' goes back")  # fmt: skip
     if state:
         result.rollout = {k: state.get(k) for k in ("release", "state", "wave", "waves", "started", "finished", "rolled_back")}
         if state.get("failed"):
@@ -162,7 +187,8 @@ def rollout_text(state: dict) -> str:
     where = f"halted at wave {failed.get('wave')} ({', '.join(failed.get('roles', []))})"
     if state.get("state") == "rolled_back":
         return f"{where}, rolled back: {', '.join(state.get('rolled_back') or []) or 'nothing'}"
-    return {"moving": f"is moving (wave {state.get('wave')} of {len(state.get('waves', []))})",
+    at = f"wave {state.get('wave')} of {len(state.get('waves', []))}"
+    return {"moving": f"is moving ({at})", "interrupted": f"was interrupted at {at} (its deploy is gone)",
             "done": "is done", "halted": where}.get(state.get("state"), str(state.get("state")))  # fmt: skip
 
 
@@ -175,6 +201,8 @@ def _instance_rollout(state: dict | None, role: str, desired: str | None) -> str
     if desired == state.get("release"):
         return "moved" if state.get("state") == "moving" else f"on {desired}; {rollout_text(state)}"
     wave = next((n for n, w in enumerate(state.get("waves", []), 1) if role in w), None)
+    if state.get("state") == "interrupted":
+        return f"not moved: the rollout was interrupted before wave {wave}"
     return f"waiting for wave {wave}" if state.get("state") == "moving" else rollout_text(state)
 
 

@@ -9,12 +9,16 @@ timeout comes with each release (manifest.json "settings"), so user-data never c
 
 Steps: read <env>/current; download this role's files of that release; verify
 every sha256 (a mismatch keeps the running release and is reported); write the
-role's SSM secrets to an env file (0600); fill each X.in into X (0600) with
-those secrets and ${NODE_IP} (instance metadata, IMDSv2); docker login if the role has
-REGISTRY_USERNAME/REGISTRY_PASSWORD; compose pull + up; wait for health;
-write a report to <env>/reports/<instance-id>.json. A run that finds the release
-already applied fills the X.in files again (the node's address may have changed)
-and restarts the containers that mount a file whose content changed.
+role's SSM secrets to an env file (0600; the compose env_file, so never the
+registry credentials); fill each X.in into X (0600) with those secrets and
+${NODE_IP} (instance metadata, IMDSv2); docker login if the role has
+REGISTRY_USERNAME/REGISTRY_PASSWORD (only this login sees them); compose pull + up;
+wait for health; write a report to <env>/reports/<instance-id>.json. A run that
+finds the release already applied fills the X.in files again (the node's address
+may have changed) and restarts the containers that mount a file whose content
+changed. After each run, the files holding secrets (secrets.env, X filled from X.in)
+of every release but the applied one are overwritten and removed, and only the
+KEEP_RELEASES newest release folders stay: a rollback downloads its release again.
 """
 
 import hashlib
@@ -32,6 +36,8 @@ from datetime import datetime, timezone
 
 import boto3
 
+KEEP_RELEASES = 3  # release folders kept (the applied one and the newest others), without their secrets
+REGISTRY_CREDENTIALS = ("REGISTRY_USERNAME", "REGISTRY_PASSWORD")  # for docker login, never a container's env
 LOG_LINES = 50  # every container's last lines go into each report, known secret values masked
 LOG_LINE_CHARS = 500
 MASK = "********"
@@ -159,6 +165,31 @@ def masked(text, secrets):
     return text
 
 
+def secret_files(folder):
+    """The files of a release folder that hold secret values: secrets.env and each X filled from X.in."""
+    names = set(os.listdir(folder))
+    return sorted({"secrets.env"} & names | {n[:-len(".in")] for n in names if n.endswith(".in")} & names)
+
+
+def shred(path):
+    """Overwrite a file with zeros, then remove it (a removed secret is not left readable in place)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "r+b") as fh:
+            fh.write(b"\0" * size)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def shred_folder(folder):
+    for name in secret_files(folder):
+        shred(os.path.join(folder, name))
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class Rejected(Exception):
     pass
 
@@ -232,6 +263,8 @@ class Host:
                 raise RuntimeError(NO_NVIDIA.format(role=self.role))
 
     def write_secrets(self, folder):
+        """The role's SSM parameters, all of them (X.in files may name any); secrets.env, the
+        containers' env_file, gets all but the registry credentials."""
         path = secrets_path(self.env, self.role)
         values = {}
         for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True):
@@ -240,15 +273,13 @@ class Host:
         fd = os.open(os.path.join(folder, "secrets.env"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             for name, value in sorted(values.items()):
-                fh.write(f"{name}={value}\n")
+                if name not in REGISTRY_CREDENTIALS:
+                    fh.write(f"{name}={value}\n")
+        self.values = values
         return values
 
-    def login(self, folder, registry):
-        values = {}
-        with open(os.path.join(folder, "secrets.env")) as fh:
-            for line in fh:
-                name, _, value = line.rstrip("\n").partition("=")
-                values[name] = value
+    def login(self, registry):
+        values = getattr(self, "values", {})
         if registry and values.get("REGISTRY_USERNAME") and values.get("REGISTRY_PASSWORD"):
             out = sh(["docker", "login", registry, "-u", values["REGISTRY_USERNAME"], "--password-stdin"],
                      input=values["REGISTRY_PASSWORD"])
@@ -327,6 +358,23 @@ class Host:
             return None
         return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
+    def prune(self, applied_file):
+        """Keep the secrets of the applied release only, and KEEP_RELEASES release folders."""
+        applied = open(applied_file).read().strip() if os.path.exists(applied_file) else None
+        root = os.path.join(self.workdir, "releases")
+        if not os.path.isdir(root):
+            return
+        others = [os.path.join(root, name) for name in os.listdir(root) if name != applied]
+        for folder in [f for f in others if f.endswith(".partial")]:  # an interrupted download
+            shred_folder(folder)
+        kept = sorted((f for f in others if not f.endswith(".partial")), key=os.path.getmtime, reverse=True)
+        for n, folder in enumerate(kept):
+            if n >= KEEP_RELEASES - 1:
+                shred_folder(folder)
+            else:
+                for name in secret_files(folder):
+                    shred(os.path.join(folder, name))
+
     def desired(self):
         """The release of the most specific pointer that exists (None: nothing to run yet)."""
         for key in pointer_keys(self.env, self.role, self.instance):
@@ -351,7 +399,7 @@ class Host:
             else:
                 folder, manifest = self.fetch(release)
                 self.check_gpu(folder)
-                self.login(folder, manifest.get("registry"))
+                self.login(manifest.get("registry"))
                 for step in (("pull",), ("up", "-d", "--remove-orphans")):
                     out = self.compose(folder, *step)
                     if 'could not select device driver "nvidia"' in out.stderr:
@@ -366,6 +414,11 @@ class Host:
         except Exception as exc:  # report, then let systemd retry at the next tick
             self.report({"release": release, "running": applied, "status": "failed", "error": str(exc)})
             return 1
+        finally:
+            try:
+                self.prune(applied_file)
+            except OSError as exc:  # what is left is removed at the next run
+                print(f"damso-reconcile: could not prune old releases: {exc}", file=sys.stderr)
         containers, ok = self.wait_healthy()
         self.report({"release": release, "running": release, "status": "healthy" if ok else "unhealthy",
                      "containers": self.describe(containers)})

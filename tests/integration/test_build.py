@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -145,3 +146,27 @@ def test_corrupted_cache_is_fetched_again(project, tmp_path):
     assert result.exit_code == 0, result.output
     assert data["images"]["api"]["commit"] == git_sha(project.repos["app"], "v2")
     assert (cache / "content.txt").read_text() == "two\n"
+
+
+def test_a_ref_tag_missing_from_the_registry_is_pushed_not_skipped(project, docker_client):
+    """Only the key tag reached the registry (a ref tag's push failed): a re-run pushes the ref
+    tag from the key tag's image, pulled when the engine no longer has it, and records it."""
+    result, data = project.damso_json("build", "--ref", "v1", "api", "--no-push")
+    assert result.exit_code == 0, result.output
+    api = data["images"]["api"]
+    key, ref_tag = api["tags"]
+    auth = {"username": project.registry.username, "password": project.registry.password}
+    for line in docker_client.api.push(api["image"], tag=key, auth_config=auth, stream=True, decode=True):
+        assert "error" not in line, line
+    for image in docker_client.images.list(name=api["image"]):
+        docker_client.images.remove(image.id, force=True)
+
+    again, data2 = project.damso_json("build", "--ref", "v1", "api")
+    assert again.exit_code == 0, again.output
+    record = data2["images"]["api"]
+    assert record["status"] == "skipped" and record["tags"] == [key, ref_tag]
+    assert f"pushed {ref_tag}" in again.stderr
+    registry_digest = lambda tag: docker_client.api.inspect_distribution(f"{api['image']}:{tag}", auth_config=auth)["Descriptor"]["digest"]  # noqa: E731
+    assert registry_digest(ref_tag) == registry_digest(key) == record["digest"]
+    latest = json.loads((project.root / ".damso" / "builds" / "latest.json").read_text())
+    assert latest["images"]["api"]["tags"] == [key, ref_tag]

@@ -128,6 +128,10 @@ def test_containers_run_with_their_secrets(sandbox_project, first_deploy, docker
     (agent,) = [c for c in docker_client.containers.list(filters={"label": "com.docker.compose.project=damso-sandbox-agent"})]
     env = dict(line.split("=", 1) for line in agent.attrs["Config"]["Env"])
     assert env["APP_SECRET"] == SENTINELS["APP_SECRET"]  # the positive control for the leak test
+    for container in docker_client.containers.list(filters={"label": "com.docker.compose.project"}):
+        if container.labels["com.docker.compose.project"].startswith("damso-sandbox-"):  # only docker login needs it
+            assert not any(sandbox_project.registry.password in line for line in container.attrs["Config"]["Env"])
+            assert not any(line.startswith("REGISTRY_") for line in container.attrs["Config"]["Env"])
     assert env["API_BASE_URL"].startswith("http://10.0.10.")
     out = agent.exec_run(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]).output.decode()
     assert out.strip() == "hello from agent"
@@ -256,6 +260,27 @@ def test_no_secret_leaks_anywhere(sandbox_project, first_deploy):
             user_data = base64.b64decode(attr["UserData"].get("Value", "")).decode(errors="replace")
             assert "damso-reconcile" in user_data  # it is the bootstrap indeed
             assert_clean(f"user-data of {inst['InstanceId']}", user_data)
+
+
+def test_a_rotated_secret_leaves_no_old_value_on_the_host(sandbox_project, first_deploy, docker_client):
+    """`damso secrets set` then a deploy: the role's hosts run the new value, and the old one is in
+    none of the host's files and no container's environment (the other roles keep their own)."""
+    old, new = SENTINELS["APP_SECRET"], "sentinel-rotated-secret-0b7e44"
+    stored = sandbox_project.run("secrets", "set", "sandbox", "api", "APP_SECRET", "--from-env", "ROTATED",
+                                 env={"ROTATED": new})  # fmt: skip
+    assert stored.exit_code == 0, stored.output
+    result, data = deploy(sandbox_project)
+    assert result.exit_code == 0, result.output
+    assert data["changed"] and data["healthy"]  # a rotation is a new release: the hosts apply it
+    (instance,) = [i for i, r in data["instances"].items() if r["role"] == "api"]
+    host = sandbox_project.root / ".damso" / "sandbox" / "hosts" / instance
+    texts = {path: path.read_bytes().decode(errors="replace") for path in host.rglob("*") if path.is_file()}
+    assert any(new in text for path, text in texts.items() if path.name == "secrets.env")  # the positive control
+    assert not [str(path) for path, text in texts.items() if old in text]
+    containers = [c for c in docker_client.containers.list(all=True, filters={"label": "com.docker.compose.project"})
+                  if c.labels["com.docker.compose.project"] == "damso-sandbox-api"]  # fmt: skip
+    assert containers and all(f"APP_SECRET={new}" in c.attrs["Config"]["Env"] for c in containers)
+    assert not any(old in line for c in containers for line in c.attrs["Config"]["Env"])
 
 
 def test_plan_and_diff_show_changes_and_apply_nothing(sandbox_project, first_deploy):

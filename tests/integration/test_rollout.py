@@ -207,6 +207,11 @@ def test_a_deploy_killed_between_waves_is_finished_by_the_next(waves):
         proc.wait()
     refused = waves.run("deploy", ENV, "--yes", "--converge-local")
     assert refused.exit_code == 3 and "is locked" in refused.output  # the killed deploy's lock
+    told, told_json = waves.run("status", ENV), waves.run_json("status", ENV)[1]
+    assert told.exit_code == 1, told.output
+    assert f"(pid {proc.pid})" in told.output and f"stale lock): run 'damso unlock {ENV}'" in told.output
+    assert f"rollout of {state['release']}: was interrupted at wave 2" in told.output and "is moving" not in told.output
+    assert told_json["lock"]["holder_state"] == "gone" and told_json["rollout"]["state"] == "interrupted"
     assert waves.run("unlock", ENV, "--yes").exit_code == 0
     result, data = deploy(waves)
     assert result.exit_code == 0, result.output

@@ -139,6 +139,65 @@ def test_status_flags_a_container_not_in_the_release_and_a_failing_one(store, ec
     assert (debug["in_release"], debug["service"], debug["digest"]) == (False, None, "sha256:" + "9" * 64)
 
 
+def held_lock(pid: int, since: datetime, holder: str = "ci@here") -> dict:
+    return {"env": "prod", "holder": holder, "pid": pid, "command": "deploy", "since": since.isoformat(timespec="seconds"),
+            "token": "t0ken"}  # fmt: skip
+
+
+def moving(store, release: str) -> None:
+    store.set_rollout({"release": release, "content": "c", "previous": {"api": None}, "waves": [["web"], ["api"]],
+                       "state": "moving", "wave": 1, "started": T0.isoformat()})  # fmt: skip
+
+
+def test_status_names_a_stale_lock_and_an_interrupted_rollout(store, ec2, instance):
+    import subprocess
+
+    current = publish(store, 0)
+    report(store, instance, current)
+    moving(store, current)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    result = status.status(store, ec2, where({"api": instance}), now=T0, lock_info=held_lock(gone.pid, T0), hostname="here")
+    assert not result.ok
+    assert result.problems[0].startswith(f"prod is locked: deploy by ci@here (pid {gone.pid}) since 2026-03-01T09:00:00+00:00")
+    assert result.problems[0].endswith("but that process is gone (a stale lock): run 'damso unlock prod'")
+    assert result.problems[1] == (f"the rollout of {current} was interrupted at wave 1 of 2 (its deploy is gone): "
+                                  "'damso deploy prod' resumes it, 'damso rollback prod' goes back")  # fmt: skip
+    assert result.rollout["state"] == "interrupted"
+    assert result.instances[0]["rollout"] == f"on {current}; was interrupted at wave 1 of 2 (its deploy is gone)"
+    data = result.to_dict()
+    assert data["lock"]["holder_state"] == "gone" and "token" not in data["lock"]
+
+
+def test_status_of_a_running_deploy_and_of_a_lock_held_elsewhere(store, ec2, instance):
+    import os
+
+    current = publish(store, 0)
+    report(store, instance, current)
+    moving(store, current)
+    now = datetime.now(timezone.utc)
+    running = status.status(store, ec2, where({"api": instance}), now=T0, lock_info=held_lock(os.getpid(), now),
+                            hostname="here")  # fmt: skip
+    assert running.rollout["state"] == "moving" and running.lock["holder_state"] == "alive"
+    assert running.problems[0].endswith("still running on this machine; deploys wait for it")
+    elsewhere = status.status(store, ec2, where({"api": instance}), now=T0, lock_info=held_lock(1, now, "ci@there"),
+                              hostname="here")  # fmt: skip
+    assert elsewhere.rollout["state"] == "moving" and elsewhere.lock["holder_state"] == "unknown"
+    assert elsewhere.problems[0].endswith("on another machine; if that process is gone, run 'damso unlock prod'")
+    unlocked = status.status(store, ec2, where({"api": instance}), now=T0)
+    assert unlocked.rollout["state"] == "interrupted" and unlocked.lock is None
+
+
+def test_a_recycled_pid_is_not_the_holder():
+    import os
+
+    from damso_ops.deploy import lock
+
+    before = datetime.now(timezone.utc) - timedelta(days=400)  # long before this process started
+    assert lock.holder_state(held_lock(os.getpid(), before), "here") == "gone"
+    assert lock.holder_state(held_lock(os.getpid(), datetime.now(timezone.utc)), "here") == "alive"
+
+
 def test_status_of_an_environment_without_a_current_release(store, ec2):
     result = status.status(store, ec2, where({}), now=T0)
     assert (result.current, result.problems, result.instances) == (None, ["prod has no current release"], [])
@@ -160,6 +219,17 @@ def three(store) -> list[str]:
                  settings={"api": {"health_timeout": 30}, "web": {"health_timeout": 20}})  # fmt: skip
     half_uploaded(store, 30)
     return [r1, r2, r3]
+
+
+def test_prune_removes_unfinished_uploads_older_than_an_hour(store, three):
+    r1, r2, r3 = three
+    unfinished = sorted(store.unfinished_releases())
+    assert len(unfinished) == 2 and not {r1, r2, r3} & set(unfinished)
+    now = datetime.now(timezone.utc)
+    assert releases.prune(store, now=now) == []  # just written: an upload may still be running
+    assert releases.prune(store, now=now + timedelta(hours=2)) == unfinished
+    assert store.release_ids() == [r1, r2, r3] and store.unfinished_releases() == {}
+    assert [e["release"] for e in history.history(store, limit=0)] == [r3, r2, r1]
 
 
 def test_history_is_newest_first_with_what_changed(store, three):

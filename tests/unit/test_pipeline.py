@@ -4,11 +4,13 @@ what is uploaded and pointed (and what is not), confirmation, --only, early fail
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import pytest
 
+from damso_ops import secrets
 from damso_ops.build.manifest import BuildManifest, ImageRecord, save
 from damso_ops.deploy import destroy, lock, pipeline, request, rollout, stackops
 from damso_ops.deploy.store import ReleaseStore
@@ -209,12 +211,29 @@ def test_deploy_uploads_the_release_and_writes_the_pointer_last(project):
     assert result.changed and result.uploaded == 5
     manifest = store.manifest(release)
     assert store.current() == {"release": release, "content": manifest["content"]}
-    assert manifest["settings"] == {"api": {"health_timeout": 30}, "web": {"health_timeout": 20}}
+    ssm = project.target.aws.client("ssm")
+    assert manifest["settings"] == {"api": {"health_timeout": 30, "secrets": secrets.fingerprint(ssm, "prod", "api")},
+                                    "web": {"health_timeout": 20, "secrets": secrets.fingerprint(ssm, "prod", "web")}}  # fmt: skip
     assert store.file(release, "api", "role.env") == "GREETING=hello\nVPC_CIDR=10.9.0.0/16\n"
     assert store.file(release, "web", "compose.yml") == f"services:\n  web:\n    image: registry.test/team/web@{DIGEST['web']}\n"
     assert result.healthy and sorted(result.instances) == ["i-0api", "i-0web"]
     assert result.to_dict()["stacks"]["api"] == {"changes": {"create": 1, "update": 0, "replace": 0, "delete": 0},
                                                  "applied": True, "planned": True}  # fmt: skip
+
+
+def test_a_rotated_secret_makes_the_next_deploy_a_new_release(project):
+    """The release holds each role's secrets fingerprint (names and SSM versions, no value), so the
+    hosts apply a rotated value: new env files, recreated containers, the old files removed."""
+    first = project.deploy()
+    ssm = project.target.aws.client("ssm")
+    before = secrets.fingerprint(ssm, "prod", "api")
+    secrets.put(ssm, "prod", "api", "API_TOKEN", "rotated-value-1")
+    assert secrets.fingerprint(ssm, "prod", "api") != before
+    second = project.deploy()
+    assert second.changed and second.release != first.release
+    manifest = project.target.store(ARTIFACTS).manifest(second.release)
+    assert "rotated-value-1" not in json.dumps(manifest)
+    assert not project.deploy().changed
 
 
 def test_a_second_deploy_of_the_same_content_inits_applies_and_uploads_nothing(project):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import json
 
 import pytest
@@ -105,3 +106,42 @@ def test_the_host_reads_the_most_specific_pointer_the_store_writes(aws):
     assert host.desired() == store.desired("api", "i-0contract") == "r-instance"
     store.clear_instance_release("i-0contract")
     assert host.desired() == "r-role"
+
+
+def test_registry_credentials_reach_only_the_hosts_login(aws):
+    """secrets.env is the containers' env_file: the registry credentials stay out of it; an X.in
+    file that names one by name still gets it, and docker login uses them."""
+    s3, ssm = aws
+    store = ReleaseStore(s3, BUCKET, "qa")
+    release = releases.make("qa", {"api": {"compose.yml": "services: {}\n", "auth.conf.in": "user=${REGISTRY_USERNAME}\n"}},
+                            {}, "reg", None)  # fmt: skip
+    releases.upload(store, release)
+    for name, value in {"API_TOKEN": "app-value", "REGISTRY_USERNAME": "puller", "REGISTRY_PASSWORD": "registry-pw"}.items():
+        secrets.put(ssm, "qa", "api", name, value)
+    host = _reconcile().Host()
+    folder, _ = host.fetch(release.id)
+    with open(f"{folder}/secrets.env") as fh:
+        assert fh.read() == "API_TOKEN=app-value\n"
+    with open(f"{folder}/auth.conf") as fh:
+        assert fh.read() == "user=puller\n"
+    assert host.values["REGISTRY_PASSWORD"] == "registry-pw"  # what login() hands to docker login
+
+
+def test_old_releases_keep_no_secrets_and_few_folders(aws, tmp_path):
+    module = _reconcile()
+    root = tmp_path / "releases"
+    for n in range(6):
+        folder = root / f"r{n}"
+        folder.mkdir(parents=True)
+        for name, text in {"secrets.env": f"API_TOKEN=old-{n}\n", "conf.in": "${API_TOKEN}", "conf": f"old-{n}",
+                           "compose.yml": "services: {}\n"}.items():  # fmt: skip
+            (folder / name).write_text(text)
+        os.utime(folder, (1000 + n, 1000 + n))
+    (root / "r9.partial").mkdir()
+    (tmp_path / "applied").write_text("r1")  # a rollback: the applied release is not the newest
+    module.Host().prune(str(tmp_path / "applied"))
+    assert sorted(p.name for p in root.iterdir()) == ["r1", "r4", "r5"]
+    assert sorted(p.name for p in (root / "r1").iterdir()) == ["compose.yml", "conf", "conf.in", "secrets.env"]
+    assert sorted(p.name for p in (root / "r5").iterdir()) == ["compose.yml", "conf.in"]
+    left = "".join(p.read_text() for p in root.rglob("*") if p.is_file())
+    assert "old-" in left and all(f"old-{n}" not in left for n in (0, 2, 3, 4, 5))
