@@ -344,8 +344,13 @@ class Machine:
             "echo '--- user-data exit'; cat /var/lib/cloud/user-data.done; "
             "echo '--- timers'; systemctl list-timers --all --no-pager | grep -i damso; "
             "echo '--- journal damso-reconcile'; journalctl -u damso-reconcile --no-pager -n 40; "
+            "echo '--- journal of the engine (starts, stops, exits)'; journalctl -u docker -u containerd --no-pager "
+            "| grep -v -e level=info -e level=warning | tail -n 30; "
             "echo '--- failed units'; systemctl --failed --no-pager; "
-            "echo '--- docker ps'; docker ps -a"
+            "echo '--- docker ps'; docker ps -a --no-trunc; "
+            "echo '--- containers state'; docker ps -aq | xargs -r docker inspect -f "
+            "'{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} oom={{.State.OOMKilled}} started={{.State.StartedAt}} "
+            "finished={{.State.FinishedAt}} restarts={{.RestartCount}} policy={{.HostConfig.RestartPolicy.Name}}'"
         )
         try:
             return self.sh(script, timeout=30)[1]
