@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
+from tests.support import leftovers
 from tests.support.daemons import Dockerd, Registry
 from tests.support.images import ensure_busybox_image
 
 _ENGINE: list[Dockerd] = []  # the Docker engine this run started (none when one already answered)
+_START: list[tuple[leftovers.Snapshot, object]] = []  # the controller's snapshot at the start, and the ledger
 
 
 def pytest_configure(config):
@@ -17,11 +20,42 @@ def pytest_configure(config):
     tests run in several processes with pytest-xdist, which inherit DOCKER_HOST), unless one
     answers already or only unit tests run; stopped by its pid in pytest_unconfigure."""
     config.addinivalue_line("markers", "integration: uses real processes (docker, registry, terraform, moto, git)")
-    if hasattr(config, "workerinput") or "not integration" in (config.option.markexpr or ""):
+    if hasattr(config, "workerinput"):
         return
-    engine = Dockerd().start()
-    os.environ["DOCKER_HOST"] = engine.host
-    _ENGINE.append(engine)
+    if "not integration" not in (config.option.markexpr or ""):
+        engine = Dockerd().start()
+        os.environ["DOCKER_HOST"] = engine.host
+        _ENGINE.append(engine)
+    # What is on the machine before any test runs; the ledger's folder goes to the workers with the environment.
+    _START.append((leftovers.Snapshot.take(os.environ.get("DOCKER_HOST")), leftovers.start_ledger()))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """After the session's teardown (the workers' too: they have finished), in the controller only:
+    fail the run if it left a bridge interface, a network of the engine or a process (tests/support/leftovers.py)."""
+    if hasattr(session.config, "workerinput") or not _START:
+        return
+    start, ledger = _START.pop()
+    found = leftovers.compare(start, leftovers.Snapshot.take(os.environ.get("DOCKER_HOST")), ledger)
+    spare = {os.getpid()} | {e.proc.pid for e in _ENGINE if e.proc}  # the engine stops in pytest_unconfigure
+    found.processes = leftovers.processes(ledger, spare)
+    shutil.rmtree(ledger, ignore_errors=True)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if found.others:
+        _say(reporter, f"note: new since the start, made by another user of this machine (not counted): {', '.join(found.others)}")
+    if found:
+        _say(reporter, found.message(), red=True, bold=True)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _say(reporter, text: str, **markup) -> None:
+    if reporter is not None:
+        reporter.write("\n")  # after xdist's progress line, which leaves the line open
+        reporter.write_line(text, **markup)
+    else:
+        print(text)
 
 
 def pytest_unconfigure(config):

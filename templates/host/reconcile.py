@@ -16,7 +16,9 @@ REGISTRY_USERNAME/REGISTRY_PASSWORD (only this login sees them); compose pull + 
 wait for health; write a report to <env>/reports/<instance-id>.json. A run that
 finds the release already applied fills the X.in files again (the node's address
 may have changed) and restarts the containers that mount a file whose content
-changed. After each run, the files holding secrets (secrets.env, X filled from X.in)
+changed. Every run that keeps a release (the applied one, or after a rejected one)
+starts its containers that are not running (an engine restart stops those without
+a restart policy) and touches no running container. After each run, the files holding secrets (secrets.env, X filled from X.in)
 of every release but the applied one are overwritten and removed, and only the
 KEEP_RELEASES newest release folders stay: a rollback downloads its release again.
 """
@@ -247,7 +249,8 @@ class Host:
 
     def refresh(self, folder):
         """Fill the applied release's X.in files again: ${NODE_IP} is read on every run (an Elastic IP
-        attached after the first run, a new public IP after a stop/start). Restart what mounts a changed file."""
+        attached after the first run, a new public IP after a stop/start). Restart what mounts a changed file;
+        start what does not run."""
         changed = fill(folder, self.write_secrets(folder))
         users = [c["Id"] for c in self.containers() if any(m.get("Source") in changed for m in c.get("Mounts", []))]
         if users:
@@ -256,6 +259,21 @@ class Host:
             out = sh(["docker", "restart", *users])
             if out.returncode != 0:
                 raise RuntimeError(f"docker restart failed: {out.stderr.strip()[-2000:]}")
+        self.keep_running(folder)
+
+    def keep_running(self, folder):
+        """Start the applied release's containers that are not running, and touch no running one.
+        A restart of the Docker engine or of the host stops every container, and docker starts again
+        only those whose compose file gives them a restart policy: without this, a service whose
+        compose template has none stays down until the next release (also after a rejected one)."""
+        containers = self.containers()
+        stopped = [c["Name"].lstrip("/") for c in containers if c["State"]["Status"] in ("created", "exited")]
+        if containers and not stopped:
+            return
+        print(f"damso-reconcile: not running: {', '.join(stopped) or 'any container'}; starting them", file=sys.stderr)
+        out = self.compose(folder, "up", "-d", "--no-recreate")  # a container that exists is only started if stopped
+        if out.returncode != 0:
+            raise RuntimeError(f"compose up failed: {out.stderr.strip()[-2000:]}")
 
     def check_gpu(self, folder):
         with open(os.path.join(folder, "compose.yml")) as fh:
@@ -409,7 +427,14 @@ class Host:
                 with open(applied_file, "w") as fh:
                     fh.write(release)
         except Rejected as exc:
-            self.report({"release": release, "running": applied, "status": "rejected", "error": str(exc)})
+            # Nothing of the release was used: the applied one keeps running (its stopped containers are started).
+            error, running = str(exc), os.path.join(self.workdir, "releases", applied or "")
+            if applied and os.path.isdir(running):
+                try:
+                    self.keep_running(running)
+                except Exception as keep:  # noqa: BLE001 - the report says why
+                    error += f" (and starting the stopped containers of {applied} failed: {keep})"
+            self.report({"release": release, "running": applied, "status": "rejected", "error": error})
             return 1
         except Exception as exc:  # report, then let systemd retry at the next tick
             self.report({"release": release, "running": applied, "status": "failed", "error": str(exc)})

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from damso_ops.cli import app
+from tests.support import leftovers
 from tests.support.gitrepos import add_commit, make_repo
 
 APP_FILES = {
@@ -185,12 +186,19 @@ class SandboxProject(Project):
                                 start_new_session=True)  # fmt: skip
 
     def remove_containers(self, docker_host: str) -> None:
+        """The containers of the project's compose projects, then their networks (and with them their bridges)."""
         import docker
 
         client = docker.DockerClient(base_url=docker_host)
-        for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
-            if c.labels.get("com.docker.compose.project", "").startswith(self.compose_prefix):
-                c.remove(force=True)
+        try:
+            for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
+                if c.labels.get("com.docker.compose.project", "").startswith(self.compose_prefix):
+                    c.remove(force=True)
+            for n in client.networks.list(filters={"label": "com.docker.compose.project"}):
+                if n.attrs.get("Labels", {}).get("com.docker.compose.project", "").startswith(self.compose_prefix):
+                    n.remove()
+        finally:
+            client.close()
 
 
 def sandbox_project(base: Path, registry, dockerd, git_root, templates: dict[str, str], toml: str,
@@ -236,7 +244,9 @@ def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen | No
 
 @contextmanager
 def sandbox_lifetime(project: SandboxProject, docker_host: str):
-    """Stop the project's emulator and remove its containers at the end, also on failure."""
+    """Stop the project's emulator and remove its containers and networks at the end, also on failure.
+    Its compose projects are this run's, for the leftover check at the end of the run (tests/support/leftovers.py)."""
+    leftovers.note_compose_project(project.compose_prefix)
     try:
         yield project
     finally:

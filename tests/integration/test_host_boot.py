@@ -223,15 +223,19 @@ def sandbox(tmp_path_factory, registry, dockerd, docker_client, busybox_image, g
     project = Project(root, env, repos, registry)
     imds_port = free_port()
     write_config(root, registry.host, repos, env_toml(f"http://{IMDS_HOST}:{imds_port}", "one"))
-    with ThreadPoolExecutor(1) as pool:  # the machine images (when missing) build while damso builds and deploys
-        images_built = pool.submit(machine_images, dockerd.host)
-        built = project.damso("build", "--ref", "main", "api")
-        assert built.exit_code == 0, built.output
-        t = time.monotonic()
-        first = project.damso("deploy", ENV, "--yes", "--no-wait", "--json")
-        assert first.exit_code == 0, first.output
-        deployed = time.monotonic() - t
-        images, images_took = images_built.result()
+    try:
+        with ThreadPoolExecutor(1) as pool:  # the machine images (when missing) build while damso builds and deploys
+            images_built = pool.submit(machine_images, dockerd.host)
+            built = project.damso("build", "--ref", "main", "api")
+            assert built.exit_code == 0, built.output
+            t = time.monotonic()
+            first = project.damso("deploy", ENV, "--yes", "--no-wait", "--json")
+            assert first.exit_code == 0, first.output
+            deployed = time.monotonic() - t
+            images, images_took = images_built.result()
+    except BaseException:
+        project.damso("sandbox", "stop")  # the emulator the deploy started, also when the setup fails
+        raise
     sb = Sandbox(project, imds_port, docker_client, images)
     sb.record("machine images (built or reused, alongside the deploy)", images_took)
     sb.record("deploy (terraform apply, release; --no-wait)", deployed)
@@ -330,6 +334,23 @@ def container_sh(machine: Machine, script: str) -> str:
     return out
 
 
+def running_containers(machine: Machine) -> dict[str, str]:
+    """The machine engine's running containers: id → when it started. Read when no reconcile run is
+    under way (one that is may be replacing them)."""
+    wait_idle(machine)
+    code, out = machine.sh("docker ps -q --no-trunc | xargs -r docker inspect -f '{{.Id}} {{.State.StartedAt}}'")
+    assert code == 0, out
+    return dict(line.split() for line in out.splitlines())
+
+
+def wait_idle(machine: Machine, timeout: float = 120) -> None:
+    """Until damso-reconcile.service is not running (a oneshot unit is 'activating' while it runs)."""
+    deadline = time.monotonic() + timeout
+    while (state := machine.sh("systemctl is-active damso-reconcile.service")[1].strip()) == "activating":
+        assert time.monotonic() < deadline, f"damso-reconcile.service still {state} after {timeout:.0f} s"
+        time.sleep(1)
+
+
 def served(machine: Machine) -> str:
     return container_sh(machine, "/bin/busybox wget -qO- http://127.0.0.1:8080/").strip()
 
@@ -381,7 +402,8 @@ def test_a_tampered_release_is_refused_on_the_host_and_old_containers_keep_runni
     host, _ = livekit_host  # (the variants boot meanwhile: this test mostly waits for the timer)
     machine = host.machine
     good = sandbox.desired("livekit")
-    before = machine.sh("docker ps -q --no-trunc")[1].split()
+    before = running_containers(machine)
+    assert len(before) == 1, f"{before}\n{machine.diagnose()}"  # the app, as the last report says
     manifest = json.loads(sandbox.get(f"{ENV}/releases/{good}/manifest.json"))
     bad = f"tampered-{int(time.time())}"
     for role, files in manifest["roles"].items():
@@ -398,7 +420,8 @@ def test_a_tampered_release_is_refused_on_the_host_and_old_containers_keep_runni
         report = sandbox.wait_report(host, f"on {bad}", lambda r: r["release"] == bad, TIMER_PERIOD + 45)
         assert report["status"] == "rejected" and report["running"] == good, report
         assert "checksum mismatch for livekit/compose.yml" in report["error"]
-        assert machine.sh("docker ps -q --no-trunc")[1].split() == before  # the same containers, still running
+        # The same containers (ids), still running since the same start (not restarted, not recreated).
+        assert running_containers(machine) == before, machine.diagnose()
         assert served(machine) == "two from livekit"
     finally:
         for key, pointer in pointers.items():

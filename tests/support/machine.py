@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tests.support import leftovers
 from tests.support.daemons import CACHE
 
 SUITE = "bookworm"
@@ -269,6 +270,7 @@ class Machine:
     booted_at: float = 0.0  # time.monotonic() of the last start
     started: str = ""  # and its UTC time, as the hosts' reports write it
     token: str = field(default_factory=lambda: secrets.token_hex(4))
+    inner_bridges: list[str] = field(default_factory=list)  # br-<id> of its engine's networks, as last seen
 
     @property
     def cgroup_parent(self) -> str:
@@ -283,6 +285,7 @@ class Machine:
         return CACHE / "machine-apt-lent" / f"{self.name}-{self.token}"
 
     def create(self) -> "Machine":
+        leftovers.note_bridges(self.bridge)
         subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True, capture_output=True)
         _lend_apt_cache(self.apt_archives.name)
         self.container = self.client.containers.create(
@@ -322,8 +325,21 @@ class Machine:
         return self
 
     def stop(self, timeout: int = 60) -> None:
-        """A clean shutdown (SIGRTMIN+3: systemd stops its units, the inner engine its containers)."""
+        """A clean shutdown (SIGRTMIN+3: systemd stops its units, the inner engine its containers).
+        The bridges of its engine's networks stay in this machine's namespace: they are noted first,
+        for remove() to delete even if the machine does not run again."""
+        self.learn_networks()
         self.container.stop(timeout=timeout)
+
+    def learn_networks(self) -> list[str]:
+        """The bridge links (br-<id>) of the networks the machine's engine has now, noted for remove()
+        and for the run's leftover check (tests/support/leftovers.py)."""
+        code, out = self.sh("docker network ls -q --no-trunc --filter driver=bridge", timeout=60)
+        links = [leftovers.bridge_of(n) for n in out.split() if code == 0 and len(n) == 64]
+        new = [link for link in links if link not in self.inner_bridges]
+        self.inner_bridges += new
+        leftovers.note_bridges(*new)
+        return links
 
     def sh(self, script: str, timeout: float = 120) -> tuple[int, str]:
         """Run a shell script as root in the machine; (exit code, stdout+stderr)."""
@@ -342,8 +358,13 @@ class Machine:
             "echo '--- user-data exit'; cat /var/lib/cloud/user-data.done; "
             "echo '--- timers'; systemctl list-timers --all --no-pager | grep -i damso; "
             "echo '--- journal damso-reconcile'; journalctl -u damso-reconcile --no-pager -n 40; "
+            "echo '--- journal of the engine (starts, stops, exits)'; journalctl -u docker -u containerd --no-pager "
+            "| grep -v -e level=info -e level=warning | tail -n 30; "
             "echo '--- failed units'; systemctl --failed --no-pager; "
-            "echo '--- docker ps'; docker ps -a"
+            "echo '--- docker ps'; docker ps -a --no-trunc; "
+            "echo '--- containers state'; docker ps -aq | xargs -r docker inspect -f "
+            "'{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} oom={{.State.OOMKilled}} started={{.State.StartedAt}} "
+            "finished={{.State.FinishedAt}} restarts={{.RestartCount}} policy={{.HostConfig.RestartPolicy.Name}}'"
         )
         try:
             return self.sh(script, timeout=30)[1]
@@ -354,20 +375,19 @@ class Machine:
         """Remove the machine and what its engine left in this machine's network namespace and cgroups."""
         import docker.errors
 
-        networks = []
         if self.container is not None:
             try:
                 self.container.reload()
                 if self.container.status == "running":
                     # The inner engine removes its containers (by id) and the bridges of their networks.
-                    networks = self.sh("docker network ls -q --no-trunc --filter driver=bridge; "
-                                       "docker ps -aq | xargs -r docker rm -f >/dev/null; docker network prune -f >/dev/null",
-                                       timeout=60)[1].split()  # fmt: skip
+                    self.learn_networks()
+                    self.sh("docker ps -aq | xargs -r docker rm -f >/dev/null; docker network prune -f >/dev/null", timeout=60)
                 self.container.remove(force=True, v=True)
             except docker.errors.NotFound:
                 pass
             self.container = None
-        for link in [f"br-{n[:12]}" for n in networks if len(n) == 64] + [self.bridge]:
+        # What the engine did not remove (it was stopped, or it failed to): this machine's namespace keeps them.
+        for link in [*self.inner_bridges, self.bridge]:
             if Path(f"/sys/class/net/{link}").exists():
                 subprocess.run(["ip", "link", "del", link], capture_output=True)
         _remove_cgroups(self.cgroup_parent)

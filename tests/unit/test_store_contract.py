@@ -145,3 +145,62 @@ def test_old_releases_keep_no_secrets_and_few_folders(aws, tmp_path):
     assert sorted(p.name for p in (root / "r5").iterdir()) == ["compose.yml", "conf.in"]
     left = "".join(p.read_text() for p in root.rglob("*") if p.is_file())
     assert "old-" in left and all(f"old-{n}" not in left for n in (0, 2, 3, 4, 5))
+
+
+class FakeDocker:
+    """The docker and compose commands the host runs, answered from a list of containers."""
+
+    def __init__(self, states: dict[str, str]):
+        self.states, self.calls = states, []
+
+    def __call__(self, argv, **kw):
+        import subprocess
+
+        self.calls.append(list(argv))
+        out = ""
+        if argv[:2] == ["docker", "ps"]:
+            out = "\n".join(self.states)
+        elif argv[:2] == ["docker", "inspect"]:
+            out = json.dumps([{"Id": i, "Name": f"/{i}", "Image": "sha256:1", "State": {"Status": s}, "Mounts": [],
+                               "Config": {"Labels": {}, "Image": "app"}} for i, s in self.states.items()])  # fmt: skip
+        elif "up" in argv:
+            self.states = dict.fromkeys(self.states, "running")
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    def changes(self) -> list[list[str]]:
+        """Every call that may stop, start or replace a container."""
+        return [c for c in self.calls if c[:2] not in (["docker", "ps"], ["docker", "inspect"])]
+
+
+@pytest.mark.parametrize("states", [{"app1": "running"}, {"app1": "exited"}])
+@pytest.mark.parametrize("current", ["tampered", "applied"])
+def test_a_kept_release_touches_no_running_container_and_starts_the_stopped_ones(aws, tmp_path, monkeypatch, states, current):
+    """After an engine restart (or a reboot) a container without a restart policy is stopped. A run that keeps
+    the applied release, because the current one is tampered with or is the applied one, starts it (compose up
+    --no-recreate: nothing that exists is replaced); a running container gets no command at all."""
+    s3, _ = aws
+    store = ReleaseStore(s3, BUCKET, "qa")
+    good = releases.make("qa", {"api": {"compose.yml": "services: {}\n"}}, {}, "reg", None)
+    bad = releases.make("qa", {"api": {"compose.yml": "services: {app: {}}\n"}}, {}, "reg", None)
+    for release in (good, bad):
+        releases.upload(store, release)
+    store.write(Layout("qa").file(bad.id, "api", "compose.yml"), b"services: {evil: {}}\n")
+    store.make_current(*((bad.id, bad.content) if current == "tampered" else (good.id, good.content)))
+    (tmp_path / "releases" / good.id).mkdir(parents=True)
+    (tmp_path / "applied").write_text(good.id)
+    host_module = _reconcile()
+    docker = FakeDocker(dict(states))
+    monkeypatch.setattr(host_module, "sh", docker)
+    monkeypatch.setattr(host_module.Host, "describe", lambda self, containers: [])  # no docker logs
+    monkeypatch.setenv("DAMSO_COMPOSE", "docker compose")
+    host_module.Host().run()
+    report = json.loads(store.read(Layout("qa").report("i-0contract")))
+    assert report["running"] == good.id
+    if current == "tampered":
+        assert report["status"] == "rejected" and report["error"].startswith("checksum mismatch for api/compose.yml")
+    if states["app1"] == "running":
+        assert docker.changes() == []
+    else:
+        (up,) = docker.changes()
+        assert up[-3:] == ["up", "-d", "--no-recreate"] and f"releases/{good.id}/compose.yml" in " ".join(up)
+        assert docker.states == {"app1": "running"}
