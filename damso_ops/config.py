@@ -220,6 +220,17 @@ class GpuDevBox(Model):
     warn_after_hours: float = Field(default=8, ge=0, le=24 * 31, description="status warns when the box has run longer")
 
 
+class Data(Model):
+    """The data stack's settings (`stacks = ["data"]`): PostgreSQL and Redis."""
+
+    redis_tls: bool = Field(
+        default=True,
+        description="Redis requires TLS in transit (rediss://) and damso turns AUTH on; false: plain redis://, no AUTH "
+        "(ElastiCache allows AUTH only with TLS), only for clients that cannot speak TLS",
+    )
+    redis_tls_off_reason: str = Field(default="", description="why Redis runs without TLS (required when redis_tls = false)")
+
+
 class Environment(Model):
     region: Region = "ap-northeast-2"
     availability_zones: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+[a-z]$")]] = Field(
@@ -241,6 +252,7 @@ class Environment(Model):
     state_bucket: Annotated[str | None, _checked(values.bucket)] = None
     build_args: dict[EnvVarName, str] = {}
     livekit: LiveKit = LiveKit()
+    data: Data = Field(default=Data(), description="the data stack's settings (Redis transit encryption)")
     roles: dict[Name, Role] = {}
     gpu_dev: dict[Name, GpuDevBox] = Field(default={}, description="GPU dev boxes: damso dev gpu start|stop|status|ssh")
     rollout: list[list[Name]] = Field(
@@ -369,6 +381,16 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
             problems.append((f"environments.{env_name}.availability_zones", "needs two or more zones (subnets and databases span two)"))
         for role_name, role in env.roles.items():
             problems += _role_problems(cfg, env_name, env, role_name, role)
+        if not env.data.redis_tls:
+            if not env.data.redis_tls_off_reason.strip():
+                problems.append((f"environments.{env_name}.data.redis_tls_off_reason",
+                                 "is required when redis_tls = false: say why Redis may carry data without TLS "
+                                 "(e.g. a client that accepts only redis://)"))  # fmt: skip
+            for role_name, role in env.roles.items():
+                if "REDIS_AUTH_TOKEN" in role.secrets:
+                    problems.append((f"environments.{env_name}.roles.{role_name}.secrets",
+                                     "lists REDIS_AUTH_TOKEN, but data.redis_tls = false and ElastiCache allows AUTH "
+                                     "only with TLS; remove it or turn redis_tls back on"))  # fmt: skip
         if env.host_imds_url and not env.sandbox:
             problems.append((f"environments.{env_name}.host_imds_url", "is only for sandbox environments (real hosts use 169.254.169.254)"))
         for role_name, role in env.roles.items():

@@ -6,6 +6,10 @@ SecureString `/damso/<env>/data/REDIS_AUTH_TOKEN` (generated once), turns AUTH o
 with ElastiCache's API (ROTATE, which accepts both the old "no token" and the new
 one while clients move), and copies the token to every role that lists
 REDIS_AUTH_TOKEN among its secrets, like any other secret.
+
+With `data.redis_tls = false` there is no AUTH (ElastiCache allows it only with
+transit encryption): ensure_auth makes no token and leaves the group alone, and
+the config refuses a role that lists REDIS_AUTH_TOKEN.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ def token(ssm, env_name: str) -> tuple[str, bool]:
 def ensure_auth(elasticache, ssm, env_name: str, env: Environment, group_id: str, on_event: Event,
                 poll: float = 15.0, timeout: float = 1800) -> list[str]:  # fmt: skip
     """AUTH on for the replication group with the token from SSM, and the token in each role that
-    lists it. Returns what was done."""
+    lists it. Returns what was done; nothing without TLS (data.redis_tls = false: no AUTH in ElastiCache)."""
+    if not env.data.redis_tls:
+        return []
     value, made = token(ssm, env_name)
     done = ["a generated Redis AUTH token"] if made else []
     group = elasticache.describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"][0]

@@ -132,9 +132,12 @@ resource "aws_elasticache_parameter_group" "noeviction" {
 }
 
 # A replication group (one node by default): only replication groups take TLS
-# and AUTH. Clients connect with rediss:// and the token from SSM.
+# and AUTH. With redis_tls (the default) clients connect with rediss:// and the
+# token from SSM; without it, with redis:// and no AUTH (ElastiCache allows AUTH
+# only with TLS). The redis_url output says which.
 resource "aws_elasticache_replication_group" "redis" {
-  # checkov:skip=CKV_AWS_31:The AUTH token is required but not set here: damso sets it from SSM with ModifyReplicationGroup after apply, so it never enters Terraform state (the AWS provider has no write-only auth token). Transit encryption is on.
+  # checkov:skip=CKV_AWS_31:The AUTH token is required but not set here: damso sets it from SSM with ModifyReplicationGroup after apply, so it never enters Terraform state (the AWS provider has no write-only auth token). With redis_tls = false there is no AUTH: ElastiCache allows it only with TLS.
+  # checkov:skip=CKV_AWS_30:Transit encryption is on by default (redis_tls); damso turns it off only when the environment's damso.toml gives data.redis_tls_off_reason (clients that accept only redis://), and Redis admits only the app roles' security groups inside the VPC.
   # checkov:skip=CKV2_AWS_50:One node by default for cost: ElastiCache replaces a failed node, and what was queued since the daily snapshot can be lost; set redis_replicas to 1 or more for Multi-AZ automatic failover.
   # checkov:skip=CKV_AWS_191:At-rest encryption uses the ElastiCache-owned key; a customer-managed KMS key adds cost and key administration for a job queue that holds no data worth a separate key policy.
   replication_group_id       = "${var.name}-redis"
@@ -150,8 +153,8 @@ resource "aws_elasticache_replication_group" "redis" {
   subnet_group_name          = aws_elasticache_subnet_group.this.name
   security_group_ids         = [aws_security_group.data.id]
   at_rest_encryption_enabled = true
-  transit_encryption_enabled = true
-  transit_encryption_mode    = "required"
+  transit_encryption_enabled = var.redis_tls
+  transit_encryption_mode    = var.redis_tls ? "required" : null
   snapshot_retention_limit   = var.redis_snapshot_retention_days
   auto_minor_version_upgrade = true
 

@@ -12,8 +12,13 @@ output "postgres_secret_arn" {
 }
 
 output "redis_endpoint" {
-  description = "The primary endpoint; clients connect with TLS (rediss://) and the AUTH token."
+  description = "The primary endpoint; with redis_tls clients connect with TLS (rediss://) and the AUTH token."
   value       = aws_elasticache_replication_group.redis.primary_endpoint_address
+}
+
+output "redis_url" {
+  description = "REDIS_URL for the apps: rediss://HOST:PORT with TLS, redis://HOST:PORT without; never the AUTH token (that stays in SSM)."
+  value       = "${var.redis_tls ? "rediss" : "redis"}://${aws_elasticache_replication_group.redis.primary_endpoint_address}:${aws_elasticache_replication_group.redis.port}"
 }
 
 output "redis_port" {

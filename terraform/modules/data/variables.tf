@@ -78,6 +78,12 @@ variable "create_redis_parameter_group" {
   default     = true
 }
 
+variable "redis_tls" {
+  type        = bool
+  description = "Redis requires TLS in transit (rediss://); false only for clients that cannot speak TLS, and then there is no AUTH (ElastiCache allows it only with TLS)."
+  default     = true
+}
+
 variable "redis_replicas" {
   type        = number
   description = "Read replicas besides the primary; one or more turns on Multi-AZ automatic failover."

@@ -8,4 +8,5 @@ module "data" {
   client_security_group_ids    = var.client_security_group_ids
   client_cidrs                 = length(var.client_security_group_ids) > 0 ? [] : [var.vpc_cidr]
   create_redis_parameter_group = var.create_redis_parameter_group
+  redis_tls                    = var.redis_tls
 }

@@ -18,6 +18,11 @@ output "redis_port" {
   value = module.data.redis_port
 }
 
+output "redis_url" {
+  description = "REDIS_URL for the roles' env (a role refers to it as $${data.redis_url}): rediss:// or redis:// to match redis_tls, without the AUTH token."
+  value       = module.data.redis_url
+}
+
 output "redis_replication_group_id" {
   value = module.data.redis_replication_group_id
 }

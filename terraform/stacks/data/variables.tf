@@ -32,3 +32,9 @@ variable "client_security_group_ids" {
   description = "The security_group_id outputs of the role stacks that use PostgreSQL and Redis; empty = the whole VPC CIDR (the old rule)."
   default     = []
 }
+
+variable "redis_tls" {
+  type        = bool
+  description = "environments.<env>.data.redis_tls: Redis requires TLS (rediss://, AUTH by damso); false: redis://, no AUTH."
+  default     = true
+}

@@ -106,6 +106,38 @@ run "redis_tls_in_transit_encrypted_at_rest_noeviction" {
   }
 }
 
+run "redis_url_is_rediss_with_tls" {
+  command = apply # the endpoint is known only after apply (the mock provider makes one up)
+
+  assert {
+    condition     = output.redis_url == "rediss://${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379"
+    error_message = "With TLS (the default) REDIS_URL is rediss://HOST:6379, without the AUTH token."
+  }
+}
+
+run "redis_without_tls_when_the_config_says_so" {
+  command = apply
+
+  variables {
+    redis_tls = false
+  }
+
+  assert {
+    condition     = !aws_elasticache_replication_group.redis.transit_encryption_enabled
+    error_message = "redis_tls = false turns transit encryption off."
+  }
+
+  assert {
+    condition     = aws_elasticache_replication_group.redis.at_rest_encryption_enabled && aws_elasticache_replication_group.redis.auth_token == null
+    error_message = "Without TLS Redis is still encrypted at rest, and no AUTH token is in state."
+  }
+
+  assert {
+    condition     = output.redis_url == "redis://${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379"
+    error_message = "Without TLS REDIS_URL is redis://HOST:6379."
+  }
+}
+
 run "replicas_turn_on_failover" {
   command = plan
 
