@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import leftovers
 from tests.support.leftovers import Snapshot
+from tests.support.net import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS, OTHERS, OLD = "a" * 64, "b" * 64, "c" * 64
@@ -73,7 +74,8 @@ def test_a_process_of_this_run_still_alive_is_named(tmp_path):
     env = {**os.environ, leftovers.LEDGER_ENV: str(tmp_path)}
     proc = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; wait"], env=env, stdout=subprocess.PIPE, text=True)
     child = int(proc.stdout.readline())
-    try:
+    try:  # the shell prints the child's pid once forked, maybe before the child has become `sleep`
+        wait_until(lambda: Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"sleep\0"), 10, "the child to exec sleep")
         found = leftovers.processes(tmp_path, spare={os.getpid()}, grace=0)
         assert sorted(line.split()[0] for line in found) == sorted([str(proc.pid), str(child)]), found
         assert f"{child} sleep 60" in found
