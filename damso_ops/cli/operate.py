@@ -91,6 +91,7 @@ def status(
 ) -> None:
     from damso_ops.console import out, print_json
     from damso_ops.operate import status as operate
+    from damso_ops.redact import redact
 
     target, where = _located(ctx, env, json_out)
     if stale_after is None and not target.aws.emulated:
@@ -130,6 +131,12 @@ def status(
                     f"commit {_short(c['commit'])}{' (' + c['ref'] + ')' if c['ref'] else ''}{mark}",
                     markup=False,
                 )
+                if c.get("diagnosis"):  # why it is not ok, then its last lines (masked on the host, and here)
+                    console.print(f"    {redact(c['diagnosis'])}", markup=False, highlight=False)
+                for line in c.get("last_logs") or []:
+                    console.print(f"    | {redact(line)}", markup=False, highlight=False)
+            if i.get("diagnosis") and i["diagnosis"] != i.get("error"):  # a sentence that says more than the error
+                console.print(f"  {redact(i['diagnosis'])}", markup=False, highlight=False)
             for p in i["problems"]:
                 console.print(f"  ! {p}", markup=False)
         console.print(f"{env}: ok" if result.ok else f"{env}: {len(result.problems)} problem(s)", markup=False)

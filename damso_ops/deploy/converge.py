@@ -91,19 +91,33 @@ def wait_healthy(store: ReleaseStore, release: str, wanted: dict[str, str], time
 
 class DeployUnhealthy(DamsoError):
     def __init__(self, release: str, reports: dict[str, dict], roles: dict[str, str], timed_out: bool):
-        lines = []
+        from damso_ops.operate import diagnose
+
+        lines, failing = [], []
         for instance, report in sorted(reports.items()):
             status = report.get("status", "no report")
             if report.get("release") != release:
                 status = f"still on {report.get('release') or 'nothing'}"
             lines.append(f"{roles[instance]} ({instance}): {status}{': ' + report['error'] if report.get('error') else ''}")
+            why = diagnose.host_diagnosis(report.get("error"), report) if report.get("release") == release else None
+            if why:
+                if why != report.get("error"):
+                    lines.append(f"  {why}")
+                failing.append({"role": roles[instance], "instance_id": instance, "container": None, "state": None,
+                                "health": None, "diagnosis": why, "last_logs": []})  # fmt: skip
             for c in report.get("containers", []):
                 if not c.get("ok"):
-                    lines.append(f"  {c['name']}: {c['state']}, health {c['health']}")
-                    lines += [f"    | {line}" for line in c.get("logs", [])[-10:]]
+                    found = diagnose.explain(c, report)
+                    lines.append(f"  {c.get('name')}: {c.get('state')}, health {c.get('health')}")
+                    lines.append(f"    {found['diagnosis']}")
+                    lines += [f"    | {line}" for line in found["last_logs"]]
+                    failing.append({"role": roles[instance], "instance_id": instance, "container": c.get("name"),
+                                    "state": c.get("state"), "health": c.get("health"), **found})  # fmt: skip
         what = "did not report healthy in time" if timed_out else "is not healthy"
         super().__init__(f"Release {release} {what}.", details="\n".join(lines))
         self.reports = reports
+        self.failing = failing  # per failing container (or host): diagnosis and last log lines
+        self.data = {"failing": failing}
 
 
 def converge_and_wait(target: Target, store: ReleaseStore, release: str, hosts: dict[str, list[str]], *,

@@ -54,7 +54,7 @@ class RolloutHalted(DamsoError):
             hint=hint + " Later waves did not move.",
             details=cause.details,
         )
-        self.data = {"rollout": state}
+        self.data = {"rollout": state, "failing": getattr(cause, "failing", [])}
 
 
 def begin(store: ReleaseStore, release: str, content: str, waves: list[list[str]], all_roles: list[str]) -> dict:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from damso_ops.deploy import lock
 from damso_ops.deploy.store import ReleaseStore
+from damso_ops.operate import diagnose
 from damso_ops.operate.deployed import Deployed
 
 STALE_AFTER = 900  # seconds: hosts report every minute (systemd timer), so 15 min means the unit is not running
@@ -135,6 +136,7 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
             "release_reported": (report or {}).get("release"),
             "health": (report or {}).get("status", "no report"),
             "error": (report or {}).get("error"),
+            "diagnosis": diagnose.host_diagnosis((report or {}).get("error"), report),
             "last_report": (report or {}).get("time"),
             "report_age_seconds": None,
             "containers": [],
@@ -171,6 +173,7 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
                 "health": c.get("health"),
                 "ok": bool(c.get("ok")),
                 "in_release": expected is None or image in expected,
+                **diagnose.explain(c, report),  # diagnosis, last_logs: why it is not ok (null, [] when ok)
             }
             entry["containers"].append(container)
             if not container["ok"]:

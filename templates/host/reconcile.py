@@ -360,6 +360,9 @@ class Host:
             if not c["ok"]:
                 state = json.dumps(raw["State"])  # its Health.Log holds health-check output
                 c["inspect_state"] = json.loads(masked(state, secrets or [])) if secrets is not None else {"Status": raw["State"].get("Status")}
+                # for `damso status`'s one-sentence diagnosis: restarts, memory limit (bytes, 0: none), compose depends_on
+                c.update(restarts=raw.get("RestartCount"), memory=(raw.get("HostConfig") or {}).get("Memory"), created=raw.get("Created"),
+                         depends_on=raw["Config"]["Labels"].get("com.docker.compose.depends_on"))
             out.append(c)
         return out
 

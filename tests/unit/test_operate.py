@@ -3,6 +3,7 @@ in-process moto with releases written by the release store and hand-written host
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -86,7 +87,9 @@ def test_status_of_a_healthy_instance_on_the_current_release(store, ec2, instanc
     assert entry["containers"][0] == {
         "name": "api", "image": API_IMAGE, "digest": "sha256:" + "1" * 64, "service": "api", "commit": "c1",
         "ref": "v1", "repository": "app", "state": "running", "health": "healthy", "ok": True, "in_release": True,
+        "diagnosis": None, "last_logs": [],
     }  # fmt: skip
+    assert entry["diagnosis"] is None
     assert result.to_dict()["ok"] is True
 
 
@@ -137,6 +140,72 @@ def test_status_flags_a_container_not_in_the_release_and_a_failing_one(store, ec
     )]  # fmt: skip
     debug = result.instances[0]["containers"][2]
     assert (debug["in_release"], debug["service"], debug["digest"]) == (False, None, "sha256:" + "9" * 64)
+
+
+SICK_LOGS = ["booting", "loading model", "Killed"]
+
+
+def sick(store, instance: str, release: str) -> None:
+    """A report with a worker killed for memory and an api whose health check fails, as a host writes them."""
+    worker = container("worker", ok=False, logs=SICK_LOGS, restarts=2, memory=2 * 1024**3, created="2026-03-01T08:55:00.000000001Z",
+                       inspect_state={"Status": "exited", "ExitCode": 137, "OOMKilled": True, "Error": "",
+                                      "StartedAt": "2026-03-01T08:59:50.1Z", "FinishedAt": "2026-03-01T09:00:00.123456789Z"})  # fmt: skip
+    probes = [{"Start": f"2026-03-01T09:0{m}:00.5Z", "End": f"2026-03-01T09:0{m}:01.5Z", "ExitCode": 1,
+               "Output": "curl: (7) Failed to connect to 127.0.0.1 port 8000\n"} for m in range(5)]  # fmt: skip
+    api = container("api", ok=False, logs=[f"l{n}" for n in range(9)],
+                    inspect_state={"Status": "running", "ExitCode": 0, "OOMKilled": False, "Error": "",
+                                   "Health": {"Status": "unhealthy", "FailingStreak": 5, "Log": probes}})  # fmt: skip
+    api.update(state="running")
+    report(store, instance, release, status="unhealthy", containers=[api, worker])
+
+
+def test_status_says_why_each_container_is_unhealthy_with_its_last_lines(store, ec2, instance):
+    current = publish(store, 0)
+    sick(store, instance, current)
+    result = status.status(store, ec2, where({"api": instance}), now=T0)
+    api, worker = result.instances[0]["containers"]
+    assert (api["diagnosis"], api["last_logs"]) == (
+        "health check failing for 4 min (5 probes in a row): curl: (7) Failed to connect to 127.0.0.1 port 8000",
+        ["l4", "l5", "l6", "l7", "l8"])  # fmt: skip
+    assert (worker["diagnosis"], worker["last_logs"]) == (
+        "exited with code 137 (killed: out of memory, limit 2 GiB) 3 times in 5 min", SICK_LOGS)  # fmt: skip
+    assert result.instances[0]["diagnosis"] is None  # the run itself did not fail
+
+
+def test_status_says_why_a_hosts_run_failed(store, ec2, instance):
+    current = publish(store, 0)
+    report(store, instance, current, status="failed", running=None, containers=[],
+           error="compose pull failed: Error response from daemon: manifest for registry.test/team/api:v9 not found: manifest unknown")  # fmt: skip
+    result = status.status(store, ec2, where({"api": instance}), now=T0)
+    assert result.instances[0]["diagnosis"] == "image pull failed: manifest unknown"
+
+
+def status_cli(target, instance: str, *args):
+    from typer.testing import CliRunner
+
+    from damso_ops.cli import app
+
+    s3 = target.aws.client("s3")
+    target.ensure_state_bucket()
+    put_state(s3, "shared", {"artifact_bucket": ARTIFACTS})
+    put_state(s3, "api", {"instance_id": instance, "private_ip": "10.0.1.5"})
+    put_state(s3, "web", {}, resources=False)
+    return CliRunner().invoke(app, ["--config", str(target.cfg.path), "status", "prod", *args])
+
+
+def test_status_cli_shows_each_diagnosis_and_last_lines_in_text_and_json(store, ec2, instance, target):
+    sick(store, instance, publish(store, 0))
+    result = status_cli(target, instance)
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("  worker: exited, health unhealthy")))
+    assert lines[at + 1:at + 5] == ["    exited with code 137 (killed: out of memory, limit 2 GiB) 3 times in 5 min",
+                                    "    | booting", "    | loading model", "    | Killed"]  # fmt: skip
+    assert "    health check failing for 4 min (5 probes in a row): curl: (7) Failed to connect to 127.0.0.1 port 8000" in lines
+    data = json.loads(status_cli(target, instance, "--json").stdout)
+    (entry,) = [i for i in data["instances"] if i["instance_id"] == instance]
+    assert [(c["name"], c["diagnosis"], c["last_logs"]) for c in entry["containers"]][1] == (
+        "worker", "exited with code 137 (killed: out of memory, limit 2 GiB) 3 times in 5 min", SICK_LOGS)  # fmt: skip
 
 
 def held_lock(pid: int, since: datetime, holder: str = "ci@here") -> dict:
