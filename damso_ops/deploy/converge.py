@@ -11,6 +11,7 @@ from damso_ops.deploy.stackops import parallel
 from damso_ops.deploy.store import ReleaseStore
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError
+from damso_ops.operate import diagnose
 from damso_ops.runner import Command, run
 from damso_ops.timing import wait_for
 
@@ -91,8 +92,6 @@ def wait_healthy(store: ReleaseStore, release: str, wanted: dict[str, str], time
 
 class DeployUnhealthy(DamsoError):
     def __init__(self, release: str, reports: dict[str, dict], roles: dict[str, str], timed_out: bool):
-        from damso_ops.operate import diagnose
-
         lines, failing = [], []
         for instance, report in sorted(reports.items()):
             status = report.get("status", "no report")
