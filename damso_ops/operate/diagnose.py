@@ -156,7 +156,7 @@ def _health(health: dict, state: dict, restarts: int | None) -> str:
         text += f" ({streak} probe{'s' if streak != 1 else ''} in a row)"
     probe = failing[-1] if failing else (log[-1] if log else None)
     if probe is not None:
-        output = _meaningful(probe.get("Output"))
+        output = _first_line(probe.get("Output"))
         code = _int(probe.get("ExitCode"))
         text += f": {output}" if output else (f": the check exited with code {code} and printed nothing" if code is not None else "")
     if restarts:
@@ -303,7 +303,7 @@ def _meaningful(output) -> str | None:
 
 
 def _first_line(text) -> str:
-    return _meaningful(text) or str(text).strip()[:OUTPUT_CHARS]
+    return _meaningful(text) or str(text or "").strip().split("\n")[0][:OUTPUT_CHARS]
 
 
 def _last_meaningful(text: str) -> str:

@@ -90,6 +90,9 @@ def test_a_silent_or_timed_out_health_check():
     timeout = record("running", "unhealthy", Health={"Status": "unhealthy", "FailingStreak": 3, "Log": [
         probe("00:00", "00:30", -1, "Health check exceeded timeout (30s)")]})  # fmt: skip
     assert diagnose.diagnose(timeout).endswith(": Health check exceeded timeout (30s)")
+    numbers = record("running", "unhealthy", Health={"Status": "unhealthy", "FailingStreak": 1, "Log": [
+        probe("00:00", "00:01", 1, "\n503\n")]})  # fmt: skip
+    assert diagnose.diagnose(numbers).endswith(": 503")
 
 
 def test_waiting_for_a_dependency_that_is_not_healthy():
