@@ -1,7 +1,7 @@
 """Speed of damso build, measured side by side in one run on the same repositories and images.
 
-(a) a no-op rebuild of the example's six services (damso.example.toml: repositories ops-api,
-    ops-web and ops-agent; services api, web, agent, stt, ollama and kma-mcp) with damso vs the
+(a) a no-op rebuild of every service of the example (damso.example.toml: its repositories
+    and services, the v3 agent's and the dev agent's both) with damso vs the
     old way: delete the clones, clone every repository, build every image in sequence, push
     every image. Both use the same Docker engine, whose layer cache is warm for the old way
     too (its builds are cache hits: the old way at its fastest).
@@ -12,7 +12,7 @@
     Both ways use a file:// URL, so git runs upload-pack and transfers a pack (no hardlinks).
     Bytes transferred are counted exactly on upload-pack's output (server to client) by an
     upload-pack wrapper; the objects each way leaves on disk are shown too.
-(c) a cold build of the six images (a new commit in every repository) with --jobs 4 vs --jobs 1.
+(c) a cold build of those images (a new commit in every repository) with --jobs 4 vs --jobs 1.
 
 Reuses the Docker engine that answers (else starts one) and starts a registry with password
 auth; stops exactly what it started. `--json FILE` also writes the figures as JSON;
