@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -28,9 +28,10 @@ _INIT_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _using_cache(ws: workspace.Workspace) -> Iterator[None]:
-    """A shared lock on the plugin cache's lock file: no init rewrites a provider meanwhile."""
-    with open(_lock_path(ws), "a") as fh:
+def using_cache(env: Mapping[str, str]) -> Iterator[None]:
+    """A shared lock on the plugin cache's lock file: no init rewrites a provider meanwhile.
+    For whatever runs terraform with damso's environment (`env`, as terraform.cli_env makes it)."""
+    with open(_lock_path(env), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_SH)
         try:
             yield
@@ -38,8 +39,13 @@ def _using_cache(ws: workspace.Workspace) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _lock_path(ws: workspace.Workspace) -> str:
-    return f"{ws.env['TF_PLUGIN_CACHE_DIR']}/.damso-init.lock"
+def initialising(env: Mapping[str, str]) -> FileLock:
+    """The exclusive lock an init takes on the plugin cache (its lock file: the same as using_cache's)."""
+    return FileLock(_lock_path(env))
+
+
+def _lock_path(env: Mapping[str, str]) -> str:
+    return f"{env['TF_PLUGIN_CACHE_DIR']}/.damso-init.lock"
 
 
 def init(ws: workspace.Workspace, stack: str) -> None:
@@ -49,7 +55,7 @@ def init(ws: workspace.Workspace, stack: str) -> None:
     key = workspace.init_key(folder)
     if stamp.is_file() and stamp.read_text() == key:
         return
-    with _INIT_LOCK, FileLock(_lock_path(ws)):
+    with _INIT_LOCK, initialising(ws.env):
         run(terraform.init_command(folder, ws.env))
     stamp.write_text(key)
 
@@ -60,7 +66,7 @@ def plan(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = Fals
     workspace.write_inputs(ws, stack, values)
     folder = ws.stack_dir(stack)
     init(ws, stack)
-    with _using_cache(ws):
+    with using_cache(ws.env):
         result = run(terraform.plan_command(folder, ws.env, destroy=destroy, lock=lock), ok_codes=(0, 2))
         if result.returncode == 0:
             return terraform.PlanSummary(stack, ())
@@ -78,7 +84,7 @@ def apply(ws: workspace.Workspace, stack: str, recover: Recover | None = None) -
     the error names the lock and the command that clears it."""
     command = terraform.apply_command(ws.stack_dir(stack), ws.env)
     started = datetime.now(timezone.utc)
-    with _using_cache(ws):
+    with using_cache(ws.env):
         try:
             run(command)
             return
@@ -92,7 +98,7 @@ def apply(ws: workspace.Workspace, stack: str, recover: Recover | None = None) -
 
 
 def outputs(ws: workspace.Workspace, stack: str) -> dict:
-    with _using_cache(ws):
+    with using_cache(ws.env):
         return terraform.outputs_from_json(run(terraform.output_command(ws.stack_dir(stack), ws.env)).output)
 
 

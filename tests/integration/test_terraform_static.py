@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from damso_ops import paths
-from damso_ops.deploy import terraform
+from damso_ops.deploy import stackops, terraform
 pytestmark = pytest.mark.integration
 
 TREE = paths.data_dir("terraform")
@@ -26,9 +26,13 @@ def tf(tmp_path_factory):
 
 
 def tf_run(env: dict, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """terraform with damso's environment, whose plugin cache deploys in other test files use at the
+    same time: an init takes the cache's lock as damso's inits do, anything else shares it (an init
+    rewrites a cached provider that a plan or show elsewhere is reading; deploy/stackops.py)."""
     import os
 
-    return subprocess.run(["terraform", *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True)
+    with stackops.initialising(env) if args[0] == "init" else stackops.using_cache(env):
+        return subprocess.run(["terraform", *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True)
 
 
 def test_expected_stacks_and_modules_exist():

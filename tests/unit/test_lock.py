@@ -173,7 +173,7 @@ def tf_apply(monkeypatch, tmp_path, s3):
                 raise CommandError("terraform apply", 1, TF_LOCK_OUTPUT.format(bucket=BUCKET, who=who, created=stamp))
 
         monkeypatch.setattr(stackops, "run", run)
-        monkeypatch.setattr(stackops, "_using_cache", lambda ws: contextlib.nullcontext())
+        monkeypatch.setattr(stackops, "using_cache", lambda env: contextlib.nullcontext())
         ws = workspace.Workspace(tmp_path, {})
 
         def recover(stack, since):
