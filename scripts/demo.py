@@ -68,6 +68,9 @@ def main() -> int:
                 for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
                     if c.labels["com.docker.compose.project"].startswith("damso-sandbox-"):
                         c.remove(force=True)
+                for n in client.networks.list(filters={"label": "com.docker.compose.project"}):  # and their bridges
+                    if n.attrs.get("Labels", {}).get("com.docker.compose.project", "").startswith("damso-sandbox-"):
+                        n.remove()
                 subprocess.run([sys.executable, "-m", "damso_ops", "sandbox", "stop"], cwd=WORK / "project", env=env)
     print("\ndemo: done")
     return 0
