@@ -218,7 +218,7 @@ def disk_bytes(git_dir: Path) -> int:
 
 
 def fetch_bench(work: Path) -> dict:
-    from damso_ops.build import sources
+    from damso_ops.images import sources
 
     start = time.perf_counter()
     big = cached_history_repo("history", **HISTORY)

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from damso_ops.aws import AwsEndpoint, explain
-from damso_ops.build import images, sources
-from damso_ops.build.engine import connect
+from damso_ops.images import builder, sources
+from damso_ops.images.engine import connect
 from damso_ops.deploy import terraform
 from damso_ops.errors import CommandError, DamsoError
 from damso_ops.runner import run
@@ -67,7 +67,7 @@ def docker_probe() -> str:
 
 
 def credentials_probe(cfg) -> str:
-    auth = images.credentials(cfg.registry)
+    auth = builder.credentials(cfg.registry)
     return f"{auth.host} as {auth.username} (from {auth.source})"
 
 

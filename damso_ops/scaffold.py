@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from damso_ops import config, paths, values
-from damso_ops.build import sources
-from damso_ops.build.jobs import RefRequest
+from damso_ops.images import sources
+from damso_ops.images.jobs import RefRequest
 from damso_ops.errors import UsageError
 
 DEFAULT_REF = "main"

@@ -39,8 +39,8 @@ def build(
     json_out: bool = typer.Option(False, "--json", help="Print the build manifest as JSON."),
 ) -> None:
     from damso_ops import paths
-    from damso_ops.build import images, jobs as build_jobs, pipeline as build_lib
-    from damso_ops.build.engine import connect
+    from damso_ops.images import builder, jobs as build_jobs, pipeline as build_lib
+    from damso_ops.images.engine import connect
     from damso_ops.console import print_json
 
     state = ctx.obj
@@ -49,7 +49,7 @@ def build(
     # Validate everything that needs no engine (services, refs, --env, credentials) before connecting to one.
     build_jobs.check_request(cfg, services or [], ref, env, platform)
     if push:
-        images.credentials(cfg.registry)
+        builder.credentials(cfg.registry)
     client = connect()
     with Progress(verbose=state.verbose) as progress:
         result = build_lib.build(

@@ -1,4 +1,4 @@
-"""damso livekit: the team's one central LiveKit server. Parse, call hosts.livekit, render."""
+"""damso livekit: the team's one central LiveKit server. Parse, call hosts.livekit_server, render."""
 
 from __future__ import annotations
 
@@ -32,19 +32,19 @@ ENV_OPTION = typer.Option("dev", "--env", "-e", callback=not_empty, help="Enviro
 
 
 def _target(ctx: typer.Context, env: str, json_out: bool = False, converge_local: bool = False):
-    from damso_ops.hosts import livekit
+    from damso_ops.hosts import livekit_server
 
-    livekit.require_role(env, ctx.obj.config().environment(env))
+    livekit_server.require_role(env, ctx.obj.config().environment(env))
     return connect(ctx, env, json_out, converge_local)
 
 
 def _roll_out(ctx, env, converge_local, wait, timeout, json_out, confirm):
     """The normal deploy sequence for the livekit role only: stack, release, reconcile, health."""
     from damso_ops.deploy import pipeline, request
-    from damso_ops.hosts import livekit
+    from damso_ops.hosts import livekit_server
 
     check_wait(wait, timeout)
-    livekit.require_role(env, ctx.obj.config().environment(env))
+    livekit_server.require_role(env, ctx.obj.config().environment(env))
     req = request.resolve(ctx.obj.config(), env, ["livekit"], None)
     target = _target(ctx, env, json_out, converge_local)
     return target, lambda: pipeline.locked_deploy(target, req, command="livekit", confirm=confirm,
@@ -82,10 +82,10 @@ def up(
 def status(ctx: typer.Context, env: str = ENV_OPTION, json_out: bool = JSON_OPTION) -> None:
     """Instance state, address, URLs, image versions, uptime, hourly cost, last health report."""
     from damso_ops.console import out, print_json
-    from damso_ops.hosts import livekit
+    from damso_ops.hosts import livekit_server
     from damso_ops.timing import format_duration
 
-    data, instance = livekit.status(_target(ctx, env, json_out))
+    data, instance = livekit_server.status(_target(ctx, env, json_out))
     if json_out:
         print_json(data)
         return
@@ -114,10 +114,10 @@ KEYS_EPILOG = """\
 
 
 def _keys(target, env: str) -> tuple[str, str]:
-    from damso_ops.deploy import livekit
+    from damso_ops.deploy import livekit_keys
     from damso_ops.errors import UsageError
 
-    pair = livekit.read_keys(target.aws.client("ssm"), env)
+    pair = livekit_keys.read_keys(target.aws.client("ssm"), env)
     if not pair:
         raise UsageError(f"{env}'s LiveKit server has no keys yet.", hint=f"Run 'damso livekit up --env {env}'.")
     return pair
@@ -134,14 +134,14 @@ def keys(
     import json
 
     from damso_ops.errors import UsageError
-    from damso_ops.hosts import livekit
+    from damso_ops.hosts import livekit_server
 
     if fmt not in ("env", "json"):
         raise UsageError(f"--format must be env or json, not {fmt!r}.")
     target = _target(ctx, env, fmt == "json")
     key, secret = _keys(target, env)
-    instance = livekit.find_instance(target.aws.client("ec2"), target.cfg.project.name, env)
-    values = {"LIVEKIT_URL": livekit.primary_url(target.env, instance, env), "LIVEKIT_API_KEY": key}
+    instance = livekit_server.find_instance(target.aws.client("ec2"), target.cfg.project.name, env)
+    values = {"LIVEKIT_URL": livekit_server.primary_url(target.env, instance, env), "LIVEKIT_API_KEY": key}
     if show_secret:
         values["LIVEKIT_API_SECRET"] = secret
     # Written as is: asking for the secret is the point (everything else damso prints is redacted).
@@ -159,11 +159,11 @@ def token(
     env: str = ENV_OPTION,
 ) -> None:
     """Mint a join token locally with the stored keys, for quick tests."""
-    from damso_ops.hosts import livekit
+    from damso_ops.hosts import livekit_server
 
     target = _target(ctx, env)
     key, secret = _keys(target, env)
-    sys.stdout.write(livekit.mint_token(key, secret, room, identity, ttl, name) + "\n")
+    sys.stdout.write(livekit_server.mint_token(key, secret, room, identity, ttl, name) + "\n")
 
 
 webhooks = typer.Typer(help="The server's webhook receivers: damso livekit webhooks add|rm|list URL.", no_args_is_help=True)
@@ -177,13 +177,13 @@ The server picks the list up through its normal reconcile; no instance is replac
 
 
 def _change_webhooks(ctx, env, add, remove, converge_local, wait, timeout, json_out) -> None:
-    from damso_ops.hosts import livekit
+    from damso_ops.hosts import livekit_server
 
     def refuse(changed_stacks) -> bool:  # a webhook is configuration, never infrastructure
         return False
 
     target, roll_out = _roll_out(ctx, env, converge_local, wait, timeout, json_out, refuse)
-    hooks, changed, result = livekit.change_webhooks(target, add, remove, roll_out)
+    hooks, changed, result = livekit_server.change_webhooks(target, add, remove, roll_out)
     text = f"webhooks now: {', '.join(hooks) or 'none'} (release {result.release})" if changed else f"{add} is already a webhook; nothing changed."
     data = {"webhook_urls": hooks, "release": result.release if result else None, "stacks_applied": result.applied if result else []}
     print_result(data, json_out, text)
@@ -200,7 +200,7 @@ def webhook_command(name: str, argument_help: str, doc: str, add: bool):
         json_out: bool = JSON_OPTION,
     ) -> None:
         if add:  # before the config's environment, AWS or the deploy lock
-            from damso_ops.deploy.livekit import check_url
+            from damso_ops.deploy.livekit_keys import check_url
 
             ctx.obj.json = json_out
             check_url(url)
@@ -217,25 +217,25 @@ webhook_command("rm", "A URL added with 'webhooks add'.", "Remove a webhook rece
 @webhooks.command("list")
 def webhooks_list(ctx: typer.Context, env: str = ENV_OPTION, json_out: bool = JSON_OPTION) -> None:
     """The configured and added webhook receivers."""
-    from damso_ops.hosts import livekit
+    from damso_ops.hosts import livekit_server
 
-    hooks = livekit.webhooks(_target(ctx, env, json_out))
+    hooks = livekit_server.webhooks(_target(ctx, env, json_out))
     print_result({"webhook_urls": hooks, "release": None, "stacks_applied": []}, json_out, "\n".join(hooks) or "none")
 
 
 def _power(ctx, env: str, running: bool, json_out: bool) -> None:
     from damso_ops.errors import UsageError
-    from damso_ops.hosts import instances, livekit
+    from damso_ops.hosts import instances, livekit_server
 
     target = _target(ctx, env, json_out)
     ec2 = target.aws.client("ec2")
-    instance = livekit.find_instance(ec2, target.cfg.project.name, env)
+    instance = livekit_server.find_instance(ec2, target.cfg.project.name, env)
     if not instance:
         raise UsageError(f"{env} has no LiveKit server.", hint=f"Run 'damso livekit up --env {env}'.")
     wanted = "running" if running else "stopped"
     if instance.state != wanted:
         instances.set_running(ec2, instance, running, events(json_out), delay=1 if target.aws.emulated else 5)
-    now = livekit.find_instance(ec2, target.cfg.project.name, env)
+    now = livekit_server.find_instance(ec2, target.cfg.project.name, env)
     data = {"env": env, "instance_id": now.id, "state": now.state, "public_ip": now.public_ip, "changed": instance.state != wanted}
     print_result(data, json_out, f"{env} livekit {now.id}: {now.state}" + (f", {now.public_ip}" if now.public_ip else ""))
 
@@ -261,10 +261,10 @@ def down(
 ) -> None:
     """Destroy the LiveKit stack (instance, Elastic IP, DNS record). Its keys stay in SSM."""
     from damso_ops.deploy import destroy, lock
-    from damso_ops.hosts import livekit
+    from damso_ops.hosts import livekit_server
 
     ctx.obj.json = json_out
-    livekit.require_role(env, ctx.obj.config().environment(env))
+    livekit_server.require_role(env, ctx.obj.config().environment(env))
     typed_confirmation(env, confirm, f"{env}'s LiveKit server", f"{env}'s LiveKit server for the whole team")
     target = _target(ctx, env, json_out)
     on_event = events(json_out)

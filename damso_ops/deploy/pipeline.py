@@ -18,7 +18,7 @@ from damso_ops import secrets
 from damso_ops.deploy import (
     converge,
     drain,
-    livekit,
+    livekit_keys,
     lock,
     redis,
     releases,
@@ -186,7 +186,7 @@ def _release(target: Target, request: DeployRequest, outputs: dict, store: Relea
     """Render the selected roles; with --only, the others keep their files from the current release."""
     env = target.env
     jenv = render.template_env(target.cfg)
-    hooks = livekit.webhook_urls(env, store.added_webhooks()) if livekit.ROLE in request.roles else []
+    hooks = livekit_keys.webhook_urls(env, store.added_webhooks()) if livekit_keys.ROLE in request.roles else []
     files = {
         r: render.render_files(target.cfg, target.env_name, r, env.roles[r], request.images, outputs, store.bucket, jenv, hooks)
         for r in request.roles

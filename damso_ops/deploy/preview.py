@@ -23,9 +23,9 @@ from pathlib import Path
 
 from damso_ops import sandbox, secrets
 from damso_ops.aws import AwsEndpoint, explain
-from damso_ops.build import manifest as manifests
+from damso_ops.images import manifest as manifests
 from damso_ops.config import Config
-from damso_ops.deploy import livekit, render, request, stackops, stacks
+from damso_ops.deploy import livekit_keys, render, request, stackops, stacks
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError, UsageError
 
@@ -137,7 +137,7 @@ def read_state(cfg: Config, env_name: str, names: Sequence[str]) -> tuple[dict[s
         s3 = endpoint.client("s3")
         found = {s: stackops.state_outputs(s3, target.state_bucket, env_name, s) for s in names}
         bucket = (found.get("shared") or {}).get("artifact_bucket")
-        added = target.store(bucket).added_webhooks() if bucket and livekit.ROLE in target.env.roles else []
+        added = target.store(bucket).added_webhooks() if bucket and livekit_keys.ROLE in target.env.roles else []
     except (BotoCoreError, ClientError, DamsoError) as exc:
         reason = explain(exc) if not isinstance(exc, DamsoError) else exc
         return {}, f"the state could not be read: {reason.message if reason else exc}", []
@@ -170,8 +170,8 @@ def host_secrets(env_name: str, cfg: Config, role_name: str) -> list[str]:
     """The names the host writes to secrets.env from SSM: the role's, and the LiveKit server's key pair."""
     env = cfg.environments[env_name]
     names = list(env.roles[role_name].secrets)
-    if env.roles[role_name].stack_name(role_name) == livekit.ROLE:
-        names += [n for n in livekit.KEY_NAMES if n not in names]
+    if env.roles[role_name].stack_name(role_name) == livekit_keys.ROLE:
+        names += [n for n in livekit_keys.KEY_NAMES if n not in names]
     return names
 
 
@@ -220,7 +220,7 @@ def preview(cfg: Config, env_name: str, roles: Sequence[str], *, build_manifest:
     if env.sandbox:
         server = sandbox.running(cfg.state_dir) if use_state else None
         aws_endpoint = server.endpoint_url if server else "<sandbox.endpoint>"
-    hooks = livekit.webhook_urls(env, added)
+    hooks = livekit_keys.webhook_urls(env, added)
     jenv = render.template_env(cfg)
     previews = []
     for r in chosen:

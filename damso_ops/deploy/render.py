@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from damso_ops import paths
 from damso_ops.config import Config, Role
-from damso_ops.deploy import livekit
+from damso_ops.deploy import livekit_keys
 from damso_ops.errors import ConfigError, DamsoError
 
 REF = re.compile(r"\$\{([a-z0-9_-]+)\.([a-z0-9_]+)\}")
@@ -134,7 +134,7 @@ def render_files(
     name = role.compose_template or f"compose/{role_name}.yml.j2"
     files = {"compose.yml": _render(jenv, name, key, cfg, context), ENV_FILE: env_file_text(values)}
     if role.stack_name(role_name) == "livekit":
-        context.update(webhook_urls=list(webhook_urls), host=livekit.host(env))
+        context.update(webhook_urls=list(webhook_urls), host=livekit_keys.host(env))
         files["livekit.yaml" + FILLED_SUFFIX] = _render(jenv, "livekit/livekit.yaml.j2", key, cfg, context)
         if env.livekit.tls:
             files["Caddyfile"] = _render(jenv, "livekit/Caddyfile.j2", key, cfg, context)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damso_ops import secrets
-from damso_ops.build import jobs, manifest as manifests
+from damso_ops.images import jobs, manifest as manifests
 from damso_ops.config import Config, Environment
-from damso_ops.deploy import livekit, render, stacks
+from damso_ops.deploy import livekit_keys, render, stacks
 from damso_ops.errors import ConfigError, DamsoError, UsageError
 
 
@@ -142,7 +142,7 @@ def needed_secrets(env: Environment, roles) -> dict[str, list[str]]:
     def own(role: str, name: str) -> bool:
         if name == "REDIS_AUTH_TOKEN" and "data" in env.stacks:  # made by damso with the data stack (deploy/redis.py)
             return False
-        return name not in livekit.KEY_NAMES or (role != livekit.ROLE and livekit.ROLE not in env.roles)
+        return name not in livekit_keys.KEY_NAMES or (role != livekit_keys.ROLE and livekit_keys.ROLE not in env.roles)
 
     return {r: [n for n in env.roles[r].secrets if own(r, n)] for r in roles}
 
@@ -150,17 +150,17 @@ def needed_secrets(env: Environment, roles) -> dict[str, list[str]]:
 def copy_livekit_keys(ssm, env_name: str, env: Environment, roles, dry_run: bool) -> list[str]:
     """The api and agent use the LiveKit server's keys: one source of truth, the pair `damso livekit
     up` keeps in SSM, copied to each role that lists LIVEKIT_API_KEY/SECRET among its secrets."""
-    wanted = {r: [n for n in env.roles[r].secrets if n in livekit.KEY_NAMES] for r in roles if r != livekit.ROLE}
+    wanted = {r: [n for n in env.roles[r].secrets if n in livekit_keys.KEY_NAMES] for r in roles if r != livekit_keys.ROLE}
     wanted = {r: names for r, names in wanted.items() if names}
-    if not wanted or livekit.ROLE not in env.roles:
+    if not wanted or livekit_keys.ROLE not in env.roles:
         return []
-    pair = livekit.read_keys(ssm, env_name)
+    pair = livekit_keys.read_keys(ssm, env_name)
     if pair is None:
-        if dry_run and livekit.ROLE in roles:  # this deploy makes them first
+        if dry_run and livekit_keys.ROLE in roles:  # this deploy makes them first
             return [f"{r}/{n} (from the LiveKit keys)" for r, names in wanted.items() for n in names]
         raise DamsoError(f"{', '.join(wanted)} of {env_name} need the LiveKit server's keys, which do not exist yet.",
                          hint=f"Run 'damso livekit up --env {env_name}' (or deploy the livekit role) first.")  # fmt: skip
-    values = dict(zip(livekit.KEY_NAMES, pair))
+    values = dict(zip(livekit_keys.KEY_NAMES, pair))
     names = [secrets.parameter(env_name, r, n) for r, ns in wanted.items() for n in ns]
     have = {p["Name"]: p["Value"] for p in ssm.get_parameters(Names=names, WithDecryption=True)["Parameters"]}
     copied = []
@@ -178,8 +178,8 @@ def ensure_secrets(ssm, env_name: str, env: Environment, state_dir: Path, roles,
     and LiveKit keys exist and are well formed. Returns what was (or would be) stored.
     With dry_run, only checks: run before the deploy lock (and its state bucket) is made."""
     done = []
-    if livekit.ROLE in roles:
-        how = livekit.ensure_keys(ssm, env_name, state_dir, os.environ, dry_run=dry_run)
+    if livekit_keys.ROLE in roles:
+        how = livekit_keys.ensure_keys(ssm, env_name, state_dir, os.environ, dry_run=dry_run)
         if how:
             done.append(f"{how} LiveKit key pair")
     done += copy_livekit_keys(ssm, env_name, env, roles, dry_run)

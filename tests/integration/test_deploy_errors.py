@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from damso_ops.cli import app
-from damso_ops.build.manifest import BuildManifest, ImageRecord, save
+from damso_ops.images.manifest import BuildManifest, ImageRecord, save
 
 pytestmark = pytest.mark.integration
 

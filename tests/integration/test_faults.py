@@ -10,7 +10,7 @@ import json
 import pytest
 
 from damso_ops import sandbox
-from damso_ops.build import images
+from damso_ops.images import builder
 from damso_ops.deploy import lock
 from tests.integration.conftest import sandbox_lifetime, write_config
 from tests.integration.conftest import sandbox_project as make_sandbox_project
@@ -108,13 +108,13 @@ def test_a_ref_tag_whose_manifest_put_failed_is_pushed_by_the_next_build(project
     and latest.json records only what the registry answers for."""
     with FaultProxy(registry.port) as proxy:
         write_config(project.root, proxy.host, project.repos)  # the registry, through the proxy
-        failing = proxy.add("reset", "PUT", r"/v2/team/api/manifests/v1$", times=images.REGISTRY_ATTEMPTS)
+        failing = proxy.add("reset", "PUT", r"/v2/team/api/manifests/v1$", times=builder.REGISTRY_ATTEMPTS)
         first, data = project.damso_json("build", "--ref", "v1", "api")
-        assert failing.fired == images.REGISTRY_ATTEMPTS
+        assert failing.fired == builder.REGISTRY_ATTEMPTS
         assert first.exit_code == 1
         assert data["images"]["api"]["status"] == "failed"
         assert data["failures"]["api"]["error"].startswith(f"Could not reach the registry at {proxy.host}: ")
-        assert data["failures"]["api"]["error"].endswith(f"(after {images.REGISTRY_ATTEMPTS - 1} retries).")
+        assert data["failures"]["api"]["error"].endswith(f"(after {builder.REGISTRY_ATTEMPTS - 1} retries).")
         key = data["images"]["api"]["tags"][0]
         assert data["images"]["api"]["tags"] == [key]  # the ref tag is not recorded
         image = f"{registry.host}/team/api"

@@ -4,12 +4,12 @@ from pathlib import Path
 import pytest
 
 from damso_ops import config
-from damso_ops.build import jobs as build
-from damso_ops.build import images
-from damso_ops.build import manifest
+from damso_ops.images import jobs as build
+from damso_ops.images import builder
+from damso_ops.images import manifest
 from damso_ops.errors import DamsoError, UsageError
-from damso_ops.build.manifest import BuildManifest, ImageRecord
-from damso_ops.build.sources import Resolved
+from damso_ops.images.manifest import BuildManifest, ImageRecord
+from damso_ops.images.sources import Resolved
 
 CFG = """
 [registry]
@@ -88,17 +88,17 @@ def test_service_with_env_args_needs_env(cfg):
 
 
 def test_tag_safe():
-    assert images.tag_safe("feature/new-ui") == "feature-new-ui"
-    assert images.tag_safe(".hidden") == "hidden"
+    assert builder.tag_safe("feature/new-ui") == "feature-new-ui"
+    assert builder.tag_safe(".hidden") == "hidden"
 
 
 def test_credentials_from_env_and_missing(cfg, tmp_path, monkeypatch):
-    auth = images.credentials(cfg.registry, {"GHCR_USERNAME": "u", "GHCR_TOKEN": "secret-token"})
+    auth = builder.credentials(cfg.registry, {"GHCR_USERNAME": "u", "GHCR_TOKEN": "secret-token"})
     assert (auth.username, auth.password, auth.host) == ("u", "secret-token", "127.0.0.1:5000")
     assert "secret-token" not in repr(auth)
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # an empty docker config
     with pytest.raises(DamsoError, match="No credentials for registry 127.0.0.1:5000") as err:
-        images.credentials(cfg.registry, {})
+        builder.credentials(cfg.registry, {})
     assert "GHCR_USERNAME and GHCR_TOKEN" in err.value.hint
 
 

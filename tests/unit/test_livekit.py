@@ -10,8 +10,8 @@ import pytest
 
 from damso_ops import config, secrets
 from damso_ops.deploy import request
-from damso_ops.deploy import livekit as lk_config
-from damso_ops.hosts import livekit
+from damso_ops.deploy import livekit_keys
+from damso_ops.hosts import livekit_server
 from damso_ops.errors import ConfigError, DamsoError, UsageError
 
 BASE = """
@@ -27,10 +27,10 @@ image = "api"
 
 
 def test_generated_keys_have_livekits_format_and_pass_the_check():
-    key, secret = lk_config.generate_keys()
+    key, secret = livekit_keys.generate_keys()
     assert key.startswith("API") and len(key) == 15 and len(secret) == 43
-    lk_config.check_keys(key, secret)
-    assert lk_config.generate_keys() != (key, secret)
+    livekit_keys.check_keys(key, secret)
+    assert livekit_keys.generate_keys() != (key, secret)
 
 
 @pytest.mark.parametrize(
@@ -43,26 +43,26 @@ def test_generated_keys_have_livekits_format_and_pass_the_check():
 )
 def test_keys_that_livekit_would_refuse_are_one_clear_sentence(key, secret, words):
     with pytest.raises(UsageError, match=words):
-        lk_config.check_keys(key, secret)
+        livekit_keys.check_keys(key, secret)
 
 
 def test_token_is_a_livekit_join_grant_signed_with_the_secret():
-    key, secret = lk_config.generate_keys()
+    key, secret = livekit_keys.generate_keys()
     now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-    token = livekit.mint_token(key, secret, "demo", "alice", 600, name="Alice", now=now)
+    token = livekit_server.mint_token(key, secret, "demo", "alice", 600, name="Alice", now=now)
     claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": False, "verify_nbf": False})
     assert claims == {"iss": key, "sub": "alice", "nbf": int(now.timestamp()), "exp": int(now.timestamp()) + 600,
                       "video": {"room": "demo", "roomJoin": True}, "name": "Alice"}  # fmt: skip
     with pytest.raises(UsageError, match="--ttl"):
-        livekit.mint_token(key, secret, "demo", "alice", 0)
+        livekit_server.mint_token(key, secret, "demo", "alice", 0)
 
 
 def test_webhook_list_is_config_then_added_without_duplicates():
     cfg = config.parse(BASE + '[environments.dev.livekit]\nwebhook_urls = ["https://a.test/w"]\n', Path("damso.toml"))
     env = cfg.environments["dev"]
-    assert lk_config.webhook_urls(env, ["https://b.test/w", "https://a.test/w"]) == ["https://a.test/w", "https://b.test/w"]
+    assert livekit_keys.webhook_urls(env, ["https://b.test/w", "https://a.test/w"]) == ["https://a.test/w", "https://b.test/w"]
     with pytest.raises(UsageError, match="is not an https:// URL"):
-        lk_config.check_url("http://b.test/w")
+        livekit_keys.check_url("http://b.test/w")
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_roles_get_the_livekit_servers_keys_from_ssm_and_typed_keys_are_refused(
         with pytest.raises(DamsoError, match="need the LiveKit server's keys, which do not exist yet"):
             request.copy_livekit_keys(ssm, "dev", env, ["api"], dry_run=False)
         assert request.copy_livekit_keys(ssm, "dev", env, ["livekit", "api"], dry_run=True)  # made first by this deploy
-        key, secret = lk_config.generate_keys()
+        key, secret = livekit_keys.generate_keys()
         secrets.put(ssm, "dev", "livekit", "LIVEKIT_API_KEY", key)
         secrets.put(ssm, "dev", "livekit", "LIVEKIT_API_SECRET", secret)
         assert request.copy_livekit_keys(ssm, "dev", env, ["api"], dry_run=False) == [
@@ -150,9 +150,9 @@ def test_with_tls_clients_get_only_wss(livekit_toml, expected):
 
     env = config.parse(LIVEKIT_ENV + "[environments.dev.livekit]\n" + livekit_toml, Path("damso.toml")).environments["dev"]
     instance = Instance("i-1", "running", "c7i.xlarge", "203.0.113.7", "10.0.0.5", None)
-    assert livekit.urls(env, instance) == expected
-    assert livekit.primary_url(env, instance) == expected[0]
-    assert livekit.urls(env, None) == [u for u in expected if "203.0.113.7" not in u]
+    assert livekit_server.urls(env, instance) == expected
+    assert livekit_server.primary_url(env, instance) == expected[0]
+    assert livekit_server.urls(env, None) == [u for u in expected if "203.0.113.7" not in u]
 
 
 def test_behind_the_edge_clients_get_the_nlbs_wss_name_only():
@@ -163,4 +163,4 @@ def test_behind_the_edge_clients_get_the_nlbs_wss_name_only():
     text += '[environments.dev.roles.api]\nami = "ami-1"\n[environments.dev.roles.web]\nami = "ami-1"\n'
     env = config.parse(text, Path("damso.toml")).environments["dev"]
     instance = Instance("i-1", "running", "c7i.xlarge", "203.0.113.7", "10.0.0.5", None)
-    assert livekit.urls(env, instance, "dev") == ["wss://dev-livekit.sodam.store"]  # 7880 is open to the VPC only
+    assert livekit_server.urls(env, instance, "dev") == ["wss://dev-livekit.sodam.store"]  # 7880 is open to the VPC only

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 
 from damso_ops import secrets
-from damso_ops.build.manifest import BuildManifest, ImageRecord, save
+from damso_ops.images.manifest import BuildManifest, ImageRecord, save
 from damso_ops.deploy import destroy, lock, pipeline, request, rollout, stackops
 from damso_ops.deploy.store import ReleaseStore
 from damso_ops.deploy.target import Target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from damso_ops.build import images
+from damso_ops.images import builder
 from damso_ops.errors import DamsoError
 
 
@@ -29,32 +29,32 @@ def flaky(*failures: str, result: str = "sha256:" + "a" * 64):
     ("Get http://r/v2/: dial tcp: i/o timeout", "no answer in time"),
 ])
 def test_network_failures_are_recognised(text, words):
-    assert images.network_failure(text) == words
+    assert builder.network_failure(text) == words
 
 
 def test_other_failures_are_not_network_failures():
-    assert images.network_failure("Push of r/api:v7 failed: denied: requested access to the resource is denied.") is None
-    assert images.network_failure("unauthorized: authentication required (reopened)") is None
+    assert builder.network_failure("Push of r/api:v7 failed: denied: requested access to the resource is denied.") is None
+    assert builder.network_failure("unauthorized: authentication required (reopened)") is None
 
 
 def test_a_failure_that_passes_is_retried():
     call, calls = flaky("Push failed: EOF.")
     slept = []
-    assert images.with_retries("r", call, sleep=slept.append).startswith("sha256:")
-    assert len(calls) == 2 and slept == [images.RETRY_DELAY]
+    assert builder.with_retries("r", call, sleep=slept.append).startswith("sha256:")
+    assert len(calls) == 2 and slept == [builder.RETRY_DELAY]
 
 
 def test_a_persistent_failure_names_the_registry_and_the_retries():
     call, calls = flaky(*["Push failed: read: connection reset by peer."] * 5)
-    with pytest.raises(images.RegistryUnreachable) as exc:
-        images.with_retries("127.0.0.1:5000", call, sleep=lambda s: None)
-    assert len(calls) == images.REGISTRY_ATTEMPTS
-    retries = images.REGISTRY_ATTEMPTS - 1
+    with pytest.raises(builder.RegistryUnreachable) as exc:
+        builder.with_retries("127.0.0.1:5000", call, sleep=lambda s: None)
+    assert len(calls) == builder.REGISTRY_ATTEMPTS
+    retries = builder.REGISTRY_ATTEMPTS - 1
     assert exc.value.message == f"Could not reach the registry at 127.0.0.1:5000: connection reset (after {retries} retries)."
 
 
 def test_a_refusal_is_not_retried():
     call, calls = flaky("Push of r/api:v7 failed: denied.")
     with pytest.raises(DamsoError, match="denied"):
-        images.with_retries("r", call, sleep=lambda s: None)
+        builder.with_retries("r", call, sleep=lambda s: None)
     assert len(calls) == 1

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from damso_ops.build import sources
+from damso_ops.images import sources
 LS_REMOTE = """\
 1111111111111111111111111111111111111111\trefs/heads/main
 2222222222222222222222222222222222222222\trefs/heads/feature/x

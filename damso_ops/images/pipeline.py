@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from damso_ops.build import images, sources
-from damso_ops.build import manifest as manifests
-from damso_ops.build.jobs import ImageJob, RefRequest, check_request, labels, plan
-from damso_ops.build.manifest import BuildManifest, ImageRecord
+from damso_ops.images import builder, sources
+from damso_ops.images import manifest as manifests
+from damso_ops.images.jobs import ImageJob, RefRequest, check_request, labels, plan
+from damso_ops.images.manifest import BuildManifest, ImageRecord
 from damso_ops.config import Config, Service
 from damso_ops.errors import DamsoError, UsageError
 
@@ -67,7 +67,7 @@ def fetch_all(resolved: dict[str, sources.Resolved], cache_root: Path, jobs: int
         return dict(zip(resolved, paths))
 
 
-def lookup(client, job: ImageJob, auth: images.RegistryAuth | None, on_event: Event) -> Outcome | None:
+def lookup(client, job: ImageJob, auth: builder.RegistryAuth | None, on_event: Event) -> Outcome | None:
     """None when the registry lacks the job's key tag (build it). Otherwise every ref tag is
     checked too: one that is missing, or names another image, is pushed from the key tag's
     image (the local one, else pulled), and the outcome is skipped, or failed if that fails."""
@@ -75,13 +75,13 @@ def lookup(client, job: ImageJob, auth: images.RegistryAuth | None, on_event: Ev
     name, repo = job.service, job.spec_repository
     on_event(name, "checking", f"{repo}:{job.key_tag}")
     try:
-        digest = images.remote_digest(client, f"{repo}:{job.key_tag}", auth)
+        digest = builder.remote_digest(client, f"{repo}:{job.key_tag}", auth)
         if not digest:
             return None
-        missing = [tag for tag in job.tags[1:] if images.remote_digest(client, f"{repo}:{tag}", auth) != digest]
+        missing = [tag for tag in job.tags[1:] if builder.remote_digest(client, f"{repo}:{tag}", auth) != digest]
         if missing:
             on_event(name, "tagging", f"{repo}:{', '.join(missing)} (not in the registry)")
-            images.push_tags(client, repo, job.key_tag, missing, digest, auth)
+            builder.push_tags(client, repo, job.key_tag, missing, digest, auth)
     except DamsoError as exc:
         on_event(name, "failed", exc.message)
         return Outcome(name, "failed", repo, error=exc.message, seconds=time.monotonic() - started, tags=(job.key_tag,))
@@ -95,7 +95,7 @@ def build_one(
     job: ImageJob,
     worktree: Path,
     *,
-    auth: images.RegistryAuth | None,
+    auth: builder.RegistryAuth | None,
     push: bool,
     platform: str,
     on_event: Event,
@@ -107,7 +107,7 @@ def build_one(
     try:
         on_event(name, "building", f"{job.source.repo}@{job.source.sha[:12]}")
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        spec = images.BuildSpec(
+        spec = builder.BuildSpec(
             context=worktree / job.context,
             dockerfile=job.dockerfile,
             repository=repo,
@@ -121,16 +121,16 @@ def build_one(
             tail.append(text)
             on_event(name, "log", text)
 
-        images.build(client, spec, on_line=line)
+        builder.build(client, spec, on_line=line)
         digest = None
         if push:
             on_event(name, "pushing", f"{repo}:{job.key_tag}")
-            digest = images.push(client, repo, job.key_tag, auth, on_line=line)
-            images.push_tags(client, repo, job.key_tag, list(job.tags[1:]), digest, auth, on_line=line)
+            digest = builder.push(client, repo, job.key_tag, auth, on_line=line)
+            builder.push_tags(client, repo, job.key_tag, list(job.tags[1:]), digest, auth, on_line=line)
         on_event(name, "built", digest or "(not pushed)")
         return Outcome(name, "built", repo, digest, seconds=time.monotonic() - started,
                        tags=job.tags if push else None)  # fmt: skip
-    except images.BuildFailed as exc:
+    except builder.BuildFailed as exc:
         on_event(name, "failed", exc.message)
         return Outcome(name, "failed", repo, error=exc.message, log_tail=exc.log_tail or "\n".join(tail),
                        seconds=time.monotonic() - started, tags=(job.key_tag,))  # fmt: skip
@@ -149,7 +149,7 @@ def run_builds(
     resolved: dict[str, sources.Resolved],
     cache_root: Path,
     *,
-    auth: images.RegistryAuth | None,
+    auth: builder.RegistryAuth | None,
     push: bool,
     force: bool,
     platform: str,
@@ -230,9 +230,9 @@ def build(
     services, refs = check_request(cfg, service_names, ref_values, env, platform)
     auth = None
     if push:
-        auth = images.credentials(cfg.registry, environ)
+        auth = builder.credentials(cfg.registry, environ)
         on_event("*", "login", auth.host)
-        images.login(client, auth)
+        builder.login(client, auth)
     on_event("*", "resolving", ", ".join(sorted({s.repo for s in services.values()})))
     resolved = resolve_all(cfg, services, refs, cache_root, jobs)
     for repo, r in sorted(resolved.items()):

@@ -1,7 +1,7 @@
 """The team's central LiveKit server, operated: where it is, its state and URLs, join
 tokens, and webhook changes rolled out through the normal deploy (with compensation).
 
-Its keys and webhook list as a deploy renders them are in deploy/livekit.py.
+Its keys and webhook list as a deploy renders them are in deploy/livekit_keys.py.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from damso_ops.config import Environment
-from damso_ops.deploy import livekit as config
-from damso_ops.deploy.livekit import ROLE
+from damso_ops.deploy import livekit_keys as config
+from damso_ops.deploy.livekit_keys import ROLE
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError, UsageError
 from damso_ops.hosts import prices

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from damso_ops import values
-from damso_ops.build import images, sources
+from damso_ops.images import builder, sources
 from damso_ops.config import Config, Service
 from damso_ops.errors import UsageError
 
@@ -121,7 +121,7 @@ def plan(
         key = key_tag(src.sha, args, platform)
         tags = [key]
         if src.kind in ("tag", "branch"):
-            ref_tag = images.tag_safe(src.ref)
+            ref_tag = builder.tag_safe(src.ref)
             tags.append(f"{ref_tag}-{env}" if svc.env_build_args else ref_tag)
         image_jobs.append(
             ImageJob(

@@ -3,7 +3,7 @@
 The server itself is the `livekit` role of an environment and goes through the
 normal pipeline (stack, release, reconcile). Its keys live only in SSM under
 /damso/<env>/livekit/; the host fills them into livekit.yaml at reconcile time.
-Operating the server (status, power, tokens) is in hosts/livekit.py.
+Operating the server (status, power, tokens) is in hosts/livekit_server.py.
 """
 
 from __future__ import annotations
