@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from damso_ops.aws import AwsEndpoint, explain
 from damso_ops.images import builder, sources
 from damso_ops.images.engine import connect
-from damso_ops.deploy import terraform
+from damso_ops.deploy import planning
 from damso_ops.errors import CommandError, DamsoError
 from damso_ops.runner import run
 
@@ -55,8 +55,8 @@ def _config_detail(cfg, env_name: str | None) -> str:
 
 
 def terraform_probe() -> str:
-    found = terraform.version()  # refuses one older than 1.10
-    mirror = terraform.find_mirror()
+    found = planning.terraform_version()  # refuses one older than 1.10
+    mirror = planning.find_mirror()
     source = f"provider mirror {mirror}" if mirror else "providers from the public registry"
     return f"Terraform {found}; {source}"
 

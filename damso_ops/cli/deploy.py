@@ -157,13 +157,12 @@ def destroy(
     json_out: bool = JSON_OPTION,
 ) -> None:
     from damso_ops.deploy import destroy as lib
-    from damso_ops.deploy import lock, target as targets
+    from damso_ops.deploy import target as targets
 
     ctx.obj.json = json_out
     stacks = lib.order(targets.offline(ctx.obj.config(), env), only)  # --only checked before AWS
     typed_confirmation(env, confirm, env, f"{', '.join(stacks)} of {env}")
     target = connect(ctx, env, json_out)
     on_event = events(json_out)
-    with lock.for_target(target, "destroy", timeout=lock_timeout, on_event=on_event, create=False):
-        destroyed = lib.destroy(target, stacks, on_event=on_event)
+    destroyed = lib.destroy(target, stacks, on_event, lock_timeout=lock_timeout)
     print_result({"env": env, "destroyed": destroyed}, json_out, f"{env}: destroyed {', '.join(destroyed) or 'nothing'}.")

@@ -57,6 +57,7 @@ START_EPILOG = """\
   damso dev gpu start alice --env dev --json the same, as JSON\n
   damso dev gpu start alice --no-ssh-wait    return as soon as EC2 says running\n
 The gpu-dev stack is applied only when its plan is not empty; deleting or replacing a box needs --yes.
+It is planned and applied under the environment's lock: while a deploy holds it, start waits (--lock-timeout).
 
 The environment's shared stack must be deployed first (damso deploy ENV)."""
 
@@ -69,6 +70,8 @@ def start(
     ssh_wait: bool = typer.Option(True, "--ssh-wait/--no-ssh-wait", help="Wait until port 22 answers (skipped in the sandbox)."),
     ssh_timeout: float = typer.Option(300, "--ssh-timeout", min=1, max=3600, callback=finite, help="Seconds to wait for SSH."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply gpu-dev stack deletes and replacements without asking."),
+    lock_timeout: float = typer.Option(1800, "--lock-timeout", min=0, max=86400, callback=finite,
+                                       help="Seconds to wait while a deploy holds the environment's lock (0: refuse at once)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Start a GPU dev box (creating it first if needed); print user@ip."""
@@ -80,7 +83,8 @@ def start(
 
         raise UsageError("--ssh-timeout is how long to wait for SSH, but --no-ssh-wait does not wait; drop one of them.")
     target = _target(ctx, env, name, json_out)
-    result = devbox.start(target, name, events(), _confirm(yes), ssh_wait=ssh_wait, ssh_timeout=ssh_timeout)
+    result = devbox.start(target, name, events(), _confirm(yes), ssh_wait=ssh_wait, ssh_timeout=ssh_timeout,
+                          lock_timeout=lock_timeout)
     if json_out:
         print_json(result.to_dict())
         return

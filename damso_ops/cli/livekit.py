@@ -260,7 +260,7 @@ def down(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Destroy the LiveKit stack (instance, Elastic IP, DNS record). Its keys stay in SSM."""
-    from damso_ops.deploy import destroy, lock
+    from damso_ops.deploy import destroy
     from damso_ops.hosts import livekit_server
 
     ctx.obj.json = json_out
@@ -268,7 +268,6 @@ def down(
     typed_confirmation(env, confirm, f"{env}'s LiveKit server", f"{env}'s LiveKit server for the whole team")
     target = _target(ctx, env, json_out)
     on_event = events(json_out)
-    with lock.for_target(target, "livekit down", on_event=on_event, create=False):
-        destroyed = destroy.destroy(target, destroy.order(target, ["livekit"]), on_event=on_event)
+    destroyed = destroy.destroy(target, destroy.order(target, ["livekit"]), on_event, command="livekit down")
     text = f"{env}: LiveKit server {'destroyed' if destroyed else 'was not there'}; its keys stay in SSM."
     print_result({"env": env, "destroyed": destroyed}, json_out, text)

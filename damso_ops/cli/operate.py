@@ -205,7 +205,6 @@ def rollback(
 ) -> None:
     import re
 
-    from damso_ops.deploy import lock
     from damso_ops.errors import UsageError
     from damso_ops.operate import rollback as lib
 
@@ -218,9 +217,8 @@ def rollback(
     current = (pointer or {}).get("release") or "none"
     ask(yes, f"Point {env} at {manifest['release']} (now {current})?", f"Refusing to roll back {env} without confirmation; pass --yes.")
     on_event = events(json_out)
-    with lock.for_target(target, "rollback", timeout=lock_timeout, on_event=on_event):
-        result = lib.rollback(target, where, to=manifest["release"], wait=wait, timeout=timeout,
-                              converge_local=converge_local, on_event=on_event)  # fmt: skip
+    result = lib.rollback(target, where, to=manifest["release"], wait=wait, timeout=timeout, converge_local=converge_local,
+                          lock_timeout=lock_timeout, on_event=on_event)  # fmt: skip
     verb = f"rolled back from {result.previous} to" if result.changed else "already ran"
     health = "; healthy" if result.waited else "; not waited for"
     print_result(result.to_dict(), json_out, f"{env}: {verb} {result.release}{health}.")

@@ -1,15 +1,13 @@
-"""damso destroy: an environment's stacks (or one role's), dependents first."""
+"""damso destroy (and livekit down): an environment's stacks, or one role's, dependents first,
+under the environment's lock (deploy/planning.py plans and applies the destroys)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from damso_ops.deploy import stackops, stacks, workspace
+from damso_ops.deploy import planning, stacks
+from damso_ops.deploy.planning import Event
 from damso_ops.deploy.request import selected_roles
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError
-
-Event = Callable[[str, str], None]
 
 
 def order(target: Target, only: list[str] | None) -> list[str]:
@@ -20,26 +18,11 @@ def order(target: Target, only: list[str] | None) -> list[str]:
     return [s for layer in reversed(stacks.layers(names)) for s in layer]
 
 
-def destroy(target: Target, stack_order: list[str], on_event: Event) -> list[str]:
-    """Destroy stacks in order (each one's inputs come from the remaining stacks' state)."""
+def destroy(target: Target, stack_order: list[str], on_event: Event, *, command: str = "destroy",
+            lock_timeout: float = 0) -> list[str]:  # fmt: skip
+    """Destroy stacks in order, under the environment's lock; the stacks destroyed."""
     bucket = target.state_bucket
     if not target.bucket_exists(bucket):
         raise DamsoError(f"{target.env_name} has no state bucket {bucket}: nothing to destroy.")
-    ws = workspace.prepare(target.state_dir, target.env_name, target.aws, bucket, ["shared", *stack_order])
-    stackops.init(ws, "shared")
-    outputs = {"shared": stackops.outputs(ws, "shared")}
-    no_user_data = {name: "" for name in target.env.roles}  # a destroy plan does not depend on it
-    destroyed = []
-    for stack in stack_order:
-        if stack != "shared" and not outputs["shared"]:  # never applied or destroyed: so is every stack in its VPC
-            on_event("destroy", f"{stack}: nothing to destroy")
-            continue
-        values = stacks.inputs(target.cfg, target.env_name, stack, outputs, no_user_data)
-        summary = stackops.plan(ws, stack, values, destroy=True)
-        if summary.empty:
-            on_event("destroy", f"{stack}: nothing to destroy")
-            continue
-        on_event("destroy", f"{stack}: {summary.text()}")
-        stackops.apply(ws, stack)
-        destroyed.append(stack)
-    return destroyed
+    with planning.locked(target, command, timeout=lock_timeout, on_event=on_event, create=False) as held:
+        return planning.Planner(target, list(dict.fromkeys(["shared", *stack_order])), on_event, held=held).destroy(stack_order)

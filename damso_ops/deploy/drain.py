@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
+from damso_ops.deploy.outputs import StackOutputs
 from damso_ops.deploy.target import Target
 from damso_ops.timing import wait_for
 
@@ -60,10 +61,10 @@ def drained(elbv2, vpc_id: str, instance: str, cap: float, on_event: Event, poll
             on_event("drain", f"{instance} back in {arn.rsplit('/', 2)[-2]}")
 
 
-def drainer(target: Target, outputs: dict, on_event: Event):
+def drainer(target: Target, outputs: StackOutputs, on_event: Event):
     """(role, instance) → a context that keeps the instance out of its load balancer, for
     environments with an edge stack; otherwise a no-op."""
     if "edge" not in target.env.stacks or "shared" not in outputs:
         return lambda role, instance: nullcontext()
-    elbv2, vpc = target.aws.client("elbv2"), outputs["shared"]["vpc_id"]
+    elbv2, vpc = target.aws.client("elbv2"), outputs.vpc_id
     return lambda role, instance: drained(elbv2, vpc, instance, target.env.roles[role].drain_timeout, on_event)

@@ -39,7 +39,6 @@ from pathlib import Path
 
 from damso_ops.deploy.releases import user
 from damso_ops.deploy.store import Layout
-from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError
 from damso_ops.timing import format_duration, wait_for
 
@@ -314,24 +313,3 @@ def held(s3, bucket: str, env: str, command: str, *, timeout: float = 0, on_even
             yield lock
     finally:
         release(s3, lock)
-
-
-@contextmanager
-def for_target(target: Target, command: str, *, timeout: float = 0, on_event: Event = _ignore,
-               create: bool = True) -> Iterator[Lock | None]:  # fmt: skip
-    """The lock of a target's environment, in its state bucket (created if missing).
-
-    With create=False and no state bucket (nothing was ever deployed), nothing is
-    locked and None is yielded. For `damso deploy/rollback/destroy` and `damso livekit up`:
-
-        with lock.for_target(target, "livekit up", timeout=opts.lock_timeout, on_event=on_event):
-            ...
-    """
-    if not create and not target.bucket_exists(target.state_bucket):
-        yield None
-        return
-    if target.ensure_state_bucket():
-        on_event("state", f"created state bucket {target.state_bucket}")
-    with held(target.aws.client("s3"), target.state_bucket, target.env_name, command, timeout=timeout,
-              on_event=on_event) as lock:  # fmt: skip
-        yield lock

@@ -25,7 +25,8 @@ from damso_ops import sandbox, secrets
 from damso_ops.aws import AwsEndpoint, explain
 from damso_ops.images import manifest as manifests
 from damso_ops.config import Config
-from damso_ops.deploy import livekit_keys, render, request, stackops, stacks
+from damso_ops.deploy import livekit_keys, render, request, stacks
+from damso_ops.deploy.outputs import state_outputs
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError, UsageError
 
@@ -135,7 +136,7 @@ def read_state(cfg: Config, env_name: str, names: Sequence[str]) -> tuple[dict[s
     target = Target(cfg, env_name, endpoint)
     try:
         s3 = endpoint.client("s3")
-        found = {s: stackops.state_outputs(s3, target.state_bucket, env_name, s) for s in names}
+        found = {s: state_outputs(s3, target.state_bucket, env_name, s) for s in names}
         bucket = (found.get("shared") or {}).get("artifact_bucket")
         added = target.store(bucket).added_webhooks() if bucket and livekit_keys.ROLE in target.env.roles else []
     except (BotoCoreError, ClientError, DamsoError) as exc:

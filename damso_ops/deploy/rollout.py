@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 
 from damso_ops.deploy import converge
-from damso_ops.deploy.stackops import parallel
+from damso_ops.concurrency import parallel
 from damso_ops.deploy.store import ReleaseStore
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError

@@ -1,4 +1,5 @@
-"""Terraform operations on one stack of a workspace: init (serialised), plan, apply, outputs."""
+"""Terraform operations on one stack of a workspace: init (serialised), plan, apply, outputs.
+Only deploy/planning.py calls them: it decides which stacks, in what order, under which lock."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from filelock import FileLock
 
 from damso_ops.deploy import terraform, workspace
-from damso_ops.deploy.store import Layout
-from damso_ops.errors import CommandError, DamsoError
+from damso_ops.errors import CommandError
 from damso_ops.runner import run
 
 # Terraform's plugin cache is not safe for an init while anything else uses it: an init may
@@ -139,29 +138,3 @@ def remember_clean(ws: workspace.Workspace, stack: str, etag: str | None) -> Non
     record.parent.mkdir(parents=True, exist_ok=True)
     fingerprint = _fingerprint(ws, stack, (folder / terraform.VARS_FILE).read_text())
     record.write_text(json.dumps({"etag": etag, "fingerprint": fingerprint}))
-
-
-def read_state(s3, state_bucket: str, env: str, stack: str) -> tuple[dict | None, str | None]:
-    """(a stack's outputs as `terraform output` gives them, its state object's ETag), read from
-    the state object without terraform init; outputs None when never applied or destroyed."""
-    key = Layout(env).state(stack)
-    try:
-        found = s3.get_object(Bucket=state_bucket, Key=key)
-    except s3.exceptions.NoSuchKey:
-        return None, None
-    try:
-        data = json.loads(found["Body"].read())
-    except ValueError:
-        raise DamsoError(f"The Terraform state s3://{state_bucket}/{key} is not JSON.") from None
-    if not data.get("resources") and not data.get("outputs"):
-        return None, found.get("ETag")  # destroyed
-    return {name: out.get("value") for name, out in data.get("outputs", {}).items()}, found.get("ETag")
-
-
-def state_outputs(s3, state_bucket: str, env: str, stack: str) -> dict | None:
-    return read_state(s3, state_bucket, env, stack)[0]
-
-
-def parallel(fn, items: list, jobs: int) -> list:
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items) or 1))) as pool:
-        return list(pool.map(fn, items))

@@ -145,8 +145,9 @@ def lock_error(stack: str, stack_dir: Path, output: str) -> DamsoError:
 
 
 def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False, lock: bool = True) -> Command:
-    """lock=False inside damso's own environment lock: no other damso can plan or apply there, and a
-    plan writes nothing to the state, so it need not write Terraform's lock object either."""
+    """lock=False for a deploy's plans (deploy/planning.py says when): its look-ahead before damso's
+    lock, whose plans are used only if no state changed since, and its plans inside that lock. A plan
+    writes nothing to the state, so it need not write Terraform's lock object either."""
     options = dict(input=False, no_color=_flag(), out=PLAN_FILE, detailed_exitcode=_flag())
     if lock:
         options["lock_timeout"] = "120s"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from damso_ops.config import Environment, GpuDevBox
-from damso_ops.deploy import stackops, stacks, workspace
+from damso_ops.deploy import planning
 from damso_ops.deploy.target import Target
 from damso_ops.errors import ConfigError, DamsoError, UsageError
 from damso_ops.hosts.devbox_status import NOT_CREATED, BoxStatus
@@ -110,35 +110,34 @@ class StackResult:
     instance_ids: dict[str, str] = field(default_factory=dict)
 
 
-def ensure_stack(target: Target, on_event: Event, confirm: Confirm) -> StackResult:
-    """Plan the gpu-dev stack; apply it when the plan is not empty (deletes and replacements need confirm)."""
+def ensure_stack(target: Target, on_event: Event, confirm: Confirm, *, lock_timeout: float = 0) -> StackResult:
+    """Plan the gpu-dev stack under the environment's lock (waiting up to lock_timeout for a deploy
+    that holds it); apply it when the plan is not empty (deletes and replacements need confirm)."""
     check_sandbox_amis(target.env_name, target.env)
-    bucket = target.state_bucket
     never = DamsoError(f"{target.env_name} has no shared stack yet (the GPU dev boxes live in its network).",
                        hint=f"Run 'damso deploy {target.env_name}' first.")  # fmt: skip
-    if not target.bucket_exists(bucket):
+    if not target.bucket_exists(target.state_bucket):
         raise never
-    ws = workspace.prepare(target.state_dir, target.env_name, target.aws, bucket, ["shared", STACK])
-    stackops.init(ws, "shared")
-    shared = stackops.outputs(ws, "shared")
-    if not shared.get("public_subnet_ids"):
-        raise never
-    values = stacks.inputs(target.cfg, target.env_name, STACK, {"shared": shared}, {})
-    on_event("plan", STACK)
-    plan = stackops.plan(ws, STACK, values)
-    on_event("planned", f"{STACK}: {plan.text()}")
-    result = StackResult(plan.changes)
-    if not plan.empty:
+    result = StackResult()
+
+    def go_ahead(plans) -> bool:
+        (plan,) = plans
+        result.changes = plan.changes
         destructive = [c for c in plan.changes if c[0] in ("delete", "replace")]
         if destructive and not confirm(destructive):
             raise DamsoError(
                 f"Nothing applied: the gpu-dev stack would {', '.join(f'{a} {r}' for a, r in destructive)}.",
                 hint="Pass --yes to apply it anyway.",
             )
-        on_event("apply", STACK)
-        stackops.apply(ws, STACK)
-        result.applied = True
-    result.instance_ids = dict(stackops.outputs(ws, STACK).get("instance_ids") or {})
+        return True
+
+    with planning.locked(target, "dev gpu start", timeout=lock_timeout, on_event=on_event, create=False) as held:
+        planner = planning.Planner(target, ["shared", STACK], on_event, held=held)
+        if not (planner.states(["shared"])["shared"][0] or {}).get("public_subnet_ids"):
+            raise never
+        plan, result.applied, outputs = planner.ensure(STACK, go_ahead)
+    result.changes = plan.changes
+    result.instance_ids = dict(outputs.get("instance_ids") or {})
     return result
 
 
@@ -177,12 +176,13 @@ class StartResult:
 
 
 def start(target: Target, name: str, on_event: Event, confirm: Confirm, *, ssh_wait: bool = True,
-          ssh_timeout: float = 300, delay: int = 5) -> StartResult:  # fmt: skip
-    """Apply the gpu-dev stack when needed, start the box, wait until it runs and SSH answers."""
+          ssh_timeout: float = 300, delay: int = 5, lock_timeout: float = 0) -> StartResult:  # fmt: skip
+    """Apply the gpu-dev stack when needed (under the environment's lock, waiting up to
+    lock_timeout for it), start the box, wait until it runs and SSH answers."""
     box = require_box(target.env_name, target.env, name)
     ec2 = target.aws.client("ec2")
     before = find_all(ec2, target.cfg.project.name, target.env_name).get(name)
-    stack = ensure_stack(target, on_event, confirm)
+    stack = ensure_stack(target, on_event, confirm, lock_timeout=lock_timeout)
     instance_id = stack.instance_ids.get(name)
     if not instance_id:
         raise DamsoError(f"The gpu-dev stack has no instance for '{name}' after apply.")

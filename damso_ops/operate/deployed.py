@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from damso_ops.deploy import stacks
-from damso_ops.deploy.stackops import state_outputs
+from damso_ops.deploy.outputs import state_outputs
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError
 

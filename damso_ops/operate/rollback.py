@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from damso_ops.deploy import converge, releases
+from damso_ops.deploy import converge, planning, releases
 from damso_ops.deploy.store import ReleaseStore
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError, UsageError
@@ -67,9 +67,17 @@ def rollback(
     wait: bool = True,
     timeout: float | None = None,
     converge_local: bool = False,
+    lock_timeout: float = 0,
     on_event: Event,
 ) -> RollbackResult:
-    """Make an earlier release current (no build, no Terraform), then converge and wait like a deploy."""
+    """Make an earlier release current (no build, no Terraform) under the environment's lock,
+    then converge and wait like a deploy."""
+    with planning.locked(target, "rollback", timeout=lock_timeout, on_event=on_event):
+        return _rollback(target, where, to=to, wait=wait, timeout=timeout, converge_local=converge_local, on_event=on_event)
+
+
+def _rollback(target: Target, where: Deployed, *, to: str | None, wait: bool, timeout: float | None, converge_local: bool,
+              on_event: Event) -> RollbackResult:  # fmt: skip
     store = target.store(where.artifact_bucket)
     manifest, pointer = rollback_target(store, to)
     release = manifest["release"] if manifest.get("release") else to

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from damso_ops.deploy import releases
+from damso_ops.deploy import lock, releases
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError, UsageError
 from damso_ops.operate import deployed, history, logs, rollback, status
@@ -355,13 +355,16 @@ def test_rollback_moves_the_pointer_and_waits_for_the_hosts(store, three, aws, m
     r1, r2, _ = three
     target, events = Target(make_config(ROLES), "prod", aws), []
     report(store, "i-0api", r1)  # the host has converged already
-    result = rollback.rollback(target, where({"api": "i-0api"}), timeout=5, on_event=lambda p, m: events.append(m))
+    result = rollback.rollback(target, where({"api": "i-0api"}), timeout=5, on_event=lambda p, m: events.append((p, m)))
     assert (result.release, result.previous, result.changed, result.healthy) == (r1, r2, True, True)
     assert store.current() == {"release": r1, "content": store.manifest(r1)["content"]}
-    assert events[0] == f"{r1} is current again (was {r2})" and list(result.instances) == ["i-0api"]
-    again = rollback.rollback(target, where({"api": "i-0api"}), to=r1, wait=False, on_event=lambda p, m: events.append(m))
+    assert events[0] == ("state", f"created state bucket {target.state_bucket}")  # the lock lives there
+    assert events[1][0] == "lock" and events[1][1].startswith("prod locked for rollback by ")
+    assert events[2] == ("release", f"{r1} is current again (was {r2})") and list(result.instances) == ["i-0api"]
+    assert lock.read(aws.client("s3"), target.state_bucket, "prod") is None  # taken and released
+    again = rollback.rollback(target, where({"api": "i-0api"}), to=r1, wait=False, on_event=lambda p, m: events.append((p, m)))
     assert (again.changed, again.instances, again.to_dict()["healthy"]) == (False, {}, None)
-    assert events[-1] == f"{r1} is already current; nothing changed"
+    assert events[-1] == ("release", f"{r1} is already current; nothing changed")
 
 
 # ---- logs ---------------------------------------------------------------------------

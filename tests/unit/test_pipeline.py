@@ -5,6 +5,7 @@ what is uploaded and pointed (and what is not), confirmation, --only, early fail
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -12,7 +13,7 @@ import pytest
 
 from damso_ops import secrets
 from damso_ops.images.manifest import BuildManifest, ImageRecord, save
-from damso_ops.deploy import destroy, lock, pipeline, request, rollout, stackops
+from damso_ops.deploy import destroy, lock, pipeline, planning, request, rollout, stackops
 from damso_ops.deploy.store import ReleaseStore
 from damso_ops.deploy.target import Target
 from damso_ops.errors import ConfigError, DamsoError, UsageError
@@ -92,8 +93,10 @@ class Project:
                        containers=[], time=datetime.now(timezone.utc).isoformat())  # fmt: skip
 
     def deploy(self, only=None, **options) -> pipeline.DeployResult:
-        return pipeline.deploy(self.target, self.request(only), confirm=self.confirm, on_event=self.on_event, jobs=1,
-                               **options)  # fmt: skip
+        """pipeline.deploy under the environment's lock, without the look-ahead locked_deploy makes first."""
+        with planning.locked(self.target, "deploy", on_event=self.on_event) as held:
+            return pipeline.deploy(self.target, self.request(only), held=held, confirm=self.confirm, on_event=self.on_event,
+                                   jobs=1, **options)  # fmt: skip
 
     def locked_deploy(self, **options) -> pipeline.DeployResult:
         return pipeline.locked_deploy(self.target, self.request(), confirm=self.confirm, on_event=self.on_event, jobs=1,
@@ -436,11 +439,15 @@ def test_destroy_goes_dependents_first(project):
     project.fake.log.clear()
     project.events.clear()
     assert destroy.destroy(project.target, order, project.on_event) == order
-    assert project.fake.log == ["output shared", "plan api", "show api", "apply api", "plan web", "show web", "apply web",
+    # every stack's inputs from the state objects of those still standing: no `terraform output`
+    assert project.fake.log == ["plan api", "show api", "apply api", "plan web", "show web", "apply web",
                                 "plan shared", "show shared", "apply shared"]  # fmt: skip
     project.fake.check_argv()
     assert [c.argv[-1] for c in project.fake.commands if c.argv[1] == "plan"][-3:] == ["-destroy"] * 3
-    assert project.events == [("destroy", "api: 1 to delete"), ("destroy", "web: 1 to delete"), ("destroy", "shared: 2 to delete")]
+    assert [e for e in project.events if e[0] == "destroy"] == [
+        ("destroy", "api: 1 to delete"), ("destroy", "web: 1 to delete"), ("destroy", "shared: 2 to delete")]
+    assert ("lock", f"prod locked for destroy by {lock.holder_name()} (pid {os.getpid()})") in project.events
+    assert lock.read(project.s3, STATE, "prod") is None  # released
     assert project.fake.resources == {"shared": set(), "api": set(), "web": set()}
 
 
@@ -450,8 +457,17 @@ def test_destroy_once_the_shared_stack_is_gone_finds_nothing(project):
     project.fake.log.clear()
     project.events.clear()
     assert destroy.destroy(project.target, ["api", "web", "shared"], project.on_event) == []
-    assert project.fake.log == ["output shared", "plan shared"]  # no role stack planned without shared's outputs
-    assert project.events == [("destroy", f"{s}: nothing to destroy") for s in ("api", "web", "shared")]
+    assert project.fake.log == []  # every state object says destroyed: nothing to plan
+    assert [e for e in project.events if e[0] == "destroy"] == [("destroy", f"{s}: nothing to destroy") for s in ("api", "web", "shared")]
+
+
+def test_destroy_of_a_stack_another_standing_stack_depends_on_is_refused(project):
+    project.deploy()
+    project.fake.log.clear()
+    with pytest.raises(DamsoError) as exc:
+        destroy.destroy(project.target, ["shared"], project.on_event)
+    assert exc.value.message == "shared cannot be destroyed while api, web still depends on it."
+    assert project.fake.log == [] and lock.read(project.s3, STATE, "prod") is None
 
 
 def test_destroy_without_a_state_bucket_is_refused(project):
