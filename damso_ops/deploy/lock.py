@@ -16,7 +16,7 @@ A killed damso leaves its lock behind: the next one refuses, naming the holder,
 until `damso unlock ENV`. Whoever takes the lock next also removes the
 Terraform lock files (`*.tflock`, the S3 backend's `use_lockfile`) that a
 killed apply left in the environment's prefix: while damso holds its own lock
-no other damso apply can be running, so they can only be leftovers.
+no other damso apply can be running, so they can only be leftovers (deploy/tflocks.py).
 
 Library code: no printing; progress through on_event(phase, message).
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import threading
@@ -37,13 +36,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from damso_ops.deploy import tflocks
 from damso_ops.deploy.releases import user
 from damso_ops.deploy.store import Layout
 from damso_ops.errors import DamsoError
 from damso_ops.timing import format_duration, wait_for
 
 Event = Callable[[str, str], None]
-PLAN_LOCK_STALE = 900  # a Terraform *plan* lock younger than this may belong to a running `damso plan`
 
 
 def _ignore(phase: str, message: str) -> None:
@@ -216,7 +215,7 @@ def acquire(
     except TimeoutError:
         raise LockHeld(env, seen["other"], time.monotonic() - started if timeout else 0) from None
     on_event("lock", f"{env} locked for {command} by {info['holder']} (pid {info['pid']})")
-    removed = clear_tflocks(s3, bucket, env)
+    removed = tflocks.clear(s3, bucket, env)
     if removed:
         on_event("lock", f"removed Terraform lock files left by an interrupted run: {', '.join(removed)}")
     return Lock(bucket, env, info)
@@ -238,53 +237,6 @@ def force_release(s3, bucket: str, env: str) -> dict | None:
     if info is not None:
         s3.delete_object(Bucket=bucket, Key=key(env))
     return info
-
-
-def clear_tflocks(s3, bucket: str, env: str, now: datetime | None = None) -> list[str]:
-    """Delete Terraform lock files in the env's prefix left by a killed run; return their keys.
-
-    Apply and destroy locks can only be leftovers while damso's lock is held. A plan
-    lock younger than PLAN_LOCK_STALE may belong to a `damso plan` running right now
-    (plans take no damso lock), so it is left alone.
-    """
-    now = now or _now()
-    removed = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{env}/"):
-        for obj in page.get("Contents", []):
-            name = obj["Key"]
-            if not Layout(env).is_tflock(name):
-                continue
-            try:
-                data = json.loads(s3.get_object(Bucket=bucket, Key=name)["Body"].read())
-            except (ValueError, s3.exceptions.NoSuchKey):
-                data = {}
-            if data.get("Operation") == "OperationTypePlan":
-                created = re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", str(data.get("Created", "")))
-                age = (now - datetime.fromisoformat(created.group(0)).replace(tzinfo=timezone.utc)).total_seconds() if created else PLAN_LOCK_STALE
-                if age < PLAN_LOCK_STALE:
-                    continue
-            s3.delete_object(Bucket=bucket, Key=name)
-            removed.append(name)
-    return removed
-
-
-def remove_own_tflock(s3, bucket: str, env: str, stack: str, since: datetime) -> dict | None:
-    """Terraform's lock of a stack when it can only be this machine's own apply, started at
-    `since`, whose write of the lock was done but whose answer was lost (Terraform then waits for
-    itself): an apply lock by this user@host, created since then. Removed and returned; else None.
-    Call only inside damso's environment lock (no other damso applies there)."""
-    name = f"{Layout(env).state(stack)}.tflock"
-    try:
-        data = json.loads(s3.get_object(Bucket=bucket, Key=name)["Body"].read())
-    except (ValueError, s3.exceptions.NoSuchKey):
-        return None
-    created = re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", str(data.get("Created", "")))
-    if not created or data.get("Operation") != "OperationTypeApply" or data.get("Who") != holder_name():
-        return None
-    if datetime.fromisoformat(created.group(0)).replace(tzinfo=timezone.utc) < since.replace(microsecond=0):
-        return None
-    s3.delete_object(Bucket=bucket, Key=name)
-    return data
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from damso_ops.concurrency import parallel
-from damso_ops.deploy import lock, render, stackops, stacks, terraform, workspace
+from damso_ops.deploy import lock, render, stackops, stacks, terraform, tflocks, workspace
 from damso_ops.deploy.outputs import StackOutputs, read_state
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError
@@ -192,7 +192,7 @@ class Planner:
         t = self.target
 
         def recover(stack: str, since) -> dict | None:
-            removed = lock.remove_own_tflock(t.aws.client("s3"), t.state_bucket, t.env_name, stack, since)
+            removed = tflocks.remove_own(t.aws.client("s3"), t.state_bucket, t.env_name, stack, since, lock.holder_name())
             if removed:
                 self.on_event("apply", f"{stack}: removed Terraform's lock left by this apply's own lost write; applying again")
             return removed

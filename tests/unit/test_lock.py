@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from damso_ops.deploy import lock
+from damso_ops.deploy import lock, tflocks
 BUCKET = "demo-prod-tfstate-123456789012"
 
 
@@ -177,7 +177,7 @@ def tf_apply(monkeypatch, tmp_path, s3):
         ws = workspace.Workspace(tmp_path, {})
 
         def recover(stack, since):
-            return lock.remove_own_tflock(s3, BUCKET, "prod", stack, since)
+            return tflocks.remove_own(s3, BUCKET, "prod", stack, since, lock.holder_name())
 
         return lambda: stackops.apply(ws, "web", recover)
 
