@@ -1,8 +1,10 @@
-"""damso secrets set|list|rm: SSM SecureStrings under /damso/<env>/<role>/<NAME>."""
+"""damso secrets set|list|rm: SSM SecureStrings under /damso/<env>/<role>/<NAME>, and secret
+files (set --file) under /damso/<env>/<role>/files/<NAME>."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -24,7 +26,8 @@ def _no_value(extra: Optional[List[str]]) -> None:
 
 app = typer.Typer(
     help="Secrets in SSM Parameter Store (SecureString), never in git, Terraform or S3.\n\n"
-    "damso secrets set prod api API_JWT_SECRET   (value from stdin or a hidden prompt)",
+    "damso secrets set prod api API_JWT_SECRET   (value from stdin or a hidden prompt)\n\n"
+    "damso secrets set prod api APNS_KEY_P8 --file AuthKey.p8   (a secret file of roles.api.secret_files)",
     no_args_is_help=True,
 )
 
@@ -55,9 +58,12 @@ def set_(
     role: str = ROLE_ARG,
     name: str = NAME_ARG,
     from_env: Optional[str] = typer.Option(None, "--from-env", callback=not_empty, help="Read the value from this environment variable."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Store this file as the role's secret file NAME "
+                                        "(roles.<role>.secret_files; at most 4,096 bytes of text)."),
     extra: Optional[List[str]] = EXTRA_ARGS,
 ) -> None:
-    """Store a secret. The value comes from --from-env, stdin, or a hidden prompt; never from the command line."""
+    """Store a secret. The value comes from --from-env, stdin, or a hidden prompt; never from the command line.
+    With --file, a secret file's content comes from that file."""
     import os
 
     from damso_ops import secrets, values
@@ -66,6 +72,17 @@ def set_(
 
     _no_value(extra)
     _check(ctx, env, role, name)
+    if file is not None:
+        declared = ctx.obj.config().environment(env).roles[role].secret_files
+        if name not in declared:
+            raise UsageError(f"{name} is not a secret file of role {role} in {env} (environments.{env}.roles.{role}.secret_files: "
+                             f"{', '.join(sorted(declared)) or 'none'}).")  # fmt: skip
+        if from_env:
+            raise UsageError("Give --file or --from-env, not both.")
+        content = secrets.file_value(file, name)  # size and text checked before AWS
+        secrets.put_file(_ssm(ctx, env, role), env, role, name, content)
+        err().print(f"stored {secrets.file_parameter(env, role, name)}", markup=False)
+        return
     if from_env:
         if values.secret_name(from_env):  # a value typed where the variable's name belongs: never echoed
             raise UsageError("--from-env takes the name of an environment variable (like API_JWT_SECRET), "

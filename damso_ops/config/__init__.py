@@ -1,7 +1,7 @@
 """damso.toml → validated, typed models. Every error names the file and the key path.
 
-The package by concern: fields.py (shared value types), roles.py, environment.py and model.py
-(the models, from a role up to the whole file), checks.py and aws_limits.py (what keys together
+The package by concern: fields.py (shared value types), roles.py, steps.py (a role's release
+tasks and secret files), environment.py and model.py (the models, from a role up to the whole file), checks.py and aws_limits.py (what keys together
 get wrong), wording.py (errors as one sentence naming the key path), loading.py (find, read, parse).
 Everything the rest of damso uses is importable from here."""
 
@@ -10,6 +10,7 @@ from damso_ops.config.fields import HTTPS_URL, NAME_PATTERN, EnvVarName, Model, 
 from damso_ops.config.loading import find, load, parse
 from damso_ops.config.model import CONFIG_NAME, Config, Project, Registry, Repository, Service
 from damso_ops.config.roles import DEFAULT_INSTANCE_TYPES, AwsAccess, IamStatement, Role
+from damso_ops.config.steps import ReleaseTask, SecretFile
 from damso_ops.errors import ConfigError
 
 __all__ = [
@@ -32,8 +33,10 @@ __all__ = [
     "PinnedImage",
     "Project",
     "Registry",
+    "ReleaseTask",
     "Repository",
     "Role",
+    "SecretFile",
     "Service",
     "find",
     "load",

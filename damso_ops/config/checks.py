@@ -140,6 +140,7 @@ def _role_problems(env_name: str, role_name: str, role: Role) -> Problems:
         elif "\n" in value or "\r" in value or "\0" in value:
             found.append((f"{where}.env.{key}", "has a line break or NUL, which an env file cannot hold (compose would read "
                           "the rest as other lines); put it on one line"))  # fmt: skip
+    found += _steps(where, role)
     if role_name == "livekit" and role.count > 1:
         found.append((f"{where}.count", f"is {role.count}, but LiveKit runs as one server here: one DNS record and one load "
                       "balancer target reach it, and livekit.yaml has no Redis to share rooms between nodes; set count = 1 "
@@ -149,6 +150,21 @@ def _role_problems(env_name: str, role_name: str, role: Role) -> Problems:
         found.append((f"{where}.stop_grace_period", f"{role.stop_grace_period} is longer than health_timeout "
                       f"({role.health_timeout} s): a container that ignores SIGTERM would outlast the health wait; "
                       "shorten it or raise health_timeout"))  # fmt: skip
+    return found
+
+
+def _steps(where: str, role: Role) -> Problems:
+    """Release tasks: unique names, in one of the role's services' images; secret files: plain paths."""
+    found, names = [], [t.name for t in role.tasks]
+    for n, task in enumerate(role.tasks):
+        if names.count(task.name) > 1 and names.index(task.name) == n:
+            found.append((f"{where}.tasks", f"names task {task.name!r} more than once"))
+        if task.service is not None and task.service not in role.services:
+            found.append((f"{where}.tasks.{n}.service", f"{task.service!r} is not one of the role's services "
+                          f"({', '.join(role.services) or 'none'}); a task runs in one of their images, or give image"))  # fmt: skip
+    for name, file in sorted(role.secret_files.items()):
+        if ".." in file.path.split("/") or "//" in file.path:
+            found.append((f"{where}.secret_files.{name}.path", f"{file.path!r} must be a plain absolute path (no '..' or '//')"))
     return found
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from damso_ops import values
 from damso_ops.config.fields import Ami, EnvVarName, InstanceType, Model, Name, SecretName, _checked
+from damso_ops.config.steps import ReleaseTask, SecretFile
 
 DEFAULT_INSTANCE_TYPES = {"livekit": "c7i.xlarge"}
 
@@ -72,6 +73,8 @@ class Role(Model):
     env: dict[EnvVarName, str] = Field(default={}, description="non-secret settings; ${stack.output} references")
     secrets: list[SecretName] = Field(default=[], description="names only; values live in SSM")
     aws: AwsAccess = Field(default=AwsAccess(), description="AWS permissions of the role's own containers")
+    tasks: list[ReleaseTask] = Field(default=[], description="one-shot steps run once per release before the services switch")
+    secret_files: dict[SecretName, SecretFile] = Field(default={}, description="files from SSM, mounted read-only")
 
     def stack_name(self, role: str) -> str:
         return self.stack or role

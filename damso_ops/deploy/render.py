@@ -20,6 +20,10 @@ SECRETS_FILE = "secrets.env"
 # A release file named X.in is a template the host fills: ${NAME} from the role's SSM
 # secrets and ${NODE_IP} from the instance metadata, written as X with mode 0600.
 FILLED_SUFFIX = ".in"
+# The role's release tasks (argv and image, run by one host before the services switch) and
+# its secret files (names, where containers see them, who mounts them; the content is in SSM).
+TASKS_FILE = "tasks.json"
+SECRET_FILES_FILE = "secret-files.json"
 
 
 def template_env(cfg: Config):
@@ -133,9 +137,29 @@ def render_files(
     jenv = jenv or template_env(cfg)
     name = role.compose_template or f"compose/{role_name}.yml.j2"
     files = {"compose.yml": _render(jenv, name, key, cfg, context), ENV_FILE: env_file_text(values)}
+    files.update(_steps(role, images, files["compose.yml"], key))
     if role.stack_name(role_name) == "livekit":
         context.update(webhook_urls=list(webhook_urls), host=livekit_keys.host(env))
         files["livekit.yaml" + FILLED_SUFFIX] = _render(jenv, "livekit/livekit.yaml.j2", key, cfg, context)
         if env.livekit.tls:
             files["Caddyfile"] = _render(jenv, "livekit/Caddyfile.j2", key, cfg, context)
+    return files
+
+
+def _steps(role: Role, images: Mapping[str, str], compose: str, key: str) -> dict[str, str]:
+    """tasks.json and secret-files.json, for a role that has tasks or secret files."""
+    import json
+
+    files = {}
+    if role.tasks:
+        tasks = [{"name": t.name, "image": images[t.service] if t.service else t.image, "command": list(t.command),
+                  "timeout": t.timeout} for t in role.tasks]  # fmt: skip
+        files[TASKS_FILE] = json.dumps(tasks, indent=2) + "\n"
+    for name, file in sorted(role.secret_files.items()):
+        for svc in file.services:
+            if not re.search(rf"^[ ]+{re.escape(svc)}:[ ]*(#.*)?$", compose, re.MULTILINE):
+                raise ConfigError(f"{key}.secret_files.{name}.services names {svc!r}, which the role's compose file does not have as a service.")
+    if role.secret_files:
+        found = [{"name": n, "path": f.path, "services": list(f.services), "uid": f.uid} for n, f in sorted(role.secret_files.items())]
+        files[SECRET_FILES_FILE] = json.dumps(found, indent=2) + "\n"
     return files

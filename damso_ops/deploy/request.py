@@ -183,5 +183,6 @@ def ensure_secrets(ssm, env_name: str, env: Environment, state_dir: Path, roles,
         if how:
             done.append(f"{how} LiveKit key pair")
     done += copy_livekit_keys(ssm, env_name, env, roles, dry_run)
-    done += secrets.ensure(ssm, env_name, needed_secrets(env, roles), state_dir, dry_run=dry_run)
+    files = {r: list(env.roles[r].secret_files) for r in roles if env.roles[r].secret_files}
+    done += secrets.ensure(ssm, env_name, needed_secrets(env, roles), state_dir, dry_run=dry_run, needed_files=files)
     return done

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 
-from damso_ops.deploy import converge
 from damso_ops.concurrency import parallel
+from damso_ops.deploy import converge, render
 from damso_ops.deploy.store import ReleaseStore
 from damso_ops.deploy.target import Target
 from damso_ops.errors import DamsoError
@@ -115,6 +115,10 @@ class Mover:
         limit = converge.health_timeout(self.target, [role], self.timeout)
         return converge.wait_healthy(self.store, release, {i: role for i in instances}, limit, self.on_event, since=since)
 
+    def _assign(self, role: str, release: str, instance: str) -> None:
+        """A role whose release has tasks: name the one instance that runs them (deploy/store.py)."""
+        assign(self.store, role, release, instance, self.on_event)
+
     def move(self, role: str, release: str | None) -> dict[str, dict]:
         """Point the role at `release`: its instances one at a time when it has several."""
         instances = self.hosts.get(role, [])
@@ -126,12 +130,16 @@ class Mover:
             if all(self._healthy(i, release) for i in instances):
                 return {i: self.store.reports()[i] for i in instances}
             since = _now()  # moved before (an interrupted or halted rollout): look again
+            if instances:
+                self._assign(role, release, instances[0])  # a failed task runs again
             for instance in instances:
                 self._converge(role, instance)
             return self._wait(role, instances, release, since)
         reports: dict[str, dict] = {}
         if len(instances) <= 1:
             since = _now()
+            if instances:
+                self._assign(role, release, instances[0])
             self.store.set_role_release(role, release)
             for instance in instances:
                 self._converge(role, instance)
@@ -140,6 +148,8 @@ class Mover:
             if self.store.desired(role, instance) == release and self._healthy(instance, release):
                 continue
             self.on_event("rollout", f"{role}: instance {n}/{len(instances)} ({instance}) → {release}")
+            if not reports:  # the first instance to move runs the tasks; the others find them done
+                self._assign(role, release, instance)
             with self.drain(role, instance):
                 since = _now()
                 self.store.set_instance_release(instance, release)
@@ -202,9 +212,19 @@ def _roll_back(state: dict, mover: Mover, store: ReleaseStore, roles: list[str],
     store.set_rollout(state)
 
 
+def assign(store: ReleaseStore, role: str, release: str, instance: str, on_event: Event) -> None:
+    """If the role's files of the release have tasks, name the one instance that runs them (unless
+    they are done): the role's other hosts wait for them (templates/host/reconcile.py)."""
+    manifest = store.manifest(release) or {}
+    if render.TASKS_FILE in manifest.get("roles", {}).get(role, {}) and store.assign_tasks(release, role, instance):
+        on_event("tasks", f"{role}: the release tasks of {release} run on {instance}")
+
+
 def move_all_at_once(store: ReleaseStore, release: str, roles: list[str], hosts: dict[str, list[str]]) -> None:
     """--no-wait: every role points at the release now (no order can be kept without waiting)."""
     for role in roles:
+        if hosts.get(role):
+            assign(store, role, release, hosts[role][0], lambda phase, message: None)
         for instance in hosts.get(role, []):
             store.clear_instance_release(instance)
         store.set_role_release(role, release)

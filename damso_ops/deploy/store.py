@@ -9,6 +9,8 @@ Artifact bucket (made by the shared stack):
   <env>/releases/<id>/manifest.json        roles → file → sha256, images, who, when
   <env>/releases/<id>/<role>/<file>
   <env>/reports/<instance-id>.json         written by each host's reconcile unit
+  <env>/tasks/<release>/<role>.json        a role's release tasks for a release: assigned (by damso, to
+                                           one instance), running, done or failed (by that host)
   <env>/livekit/webhooks.json              webhook URLs added with `damso livekit webhooks add`
 State bucket (made by damso before any stack):
   <env>/<stack>.tfstate                    Terraform state, one object per stack
@@ -70,6 +72,9 @@ class Layout:
 
     def report(self, instance: str) -> str:
         return f"{self.reports_prefix}{instance}.json"
+
+    def task_run(self, release: str, role: str) -> str:
+        return f"{self.env}/tasks/{release}/{role}.json"
 
     @property
     def webhooks(self) -> str:
@@ -231,6 +236,21 @@ class ReleaseStore:
                 if isinstance(data, dict):
                     found[obj["Key"].rsplit("/", 1)[-1].removesuffix(".json")] = data
         return found
+
+    # ---- release tasks ----
+
+    def task_run(self, release: str, role: str) -> dict | None:
+        """Where a role's release tasks stand for a release: {"state": assigned|running|done|failed, "instance", ...}."""
+        return self.read_json(self.keys.task_run(release, role))
+
+    def assign_tasks(self, release: str, role: str, instance: str) -> bool:
+        """Name the one instance that runs the role's tasks for the release, unless they are done.
+        A failed run is assigned again: a new deploy retries it. Returns whether it was assigned."""
+        found = self.task_run(release, role) or {}
+        if found.get("state") == "done":
+            return False
+        self.write(self.keys.task_run(release, role), json.dumps({"state": "assigned", "instance": instance}).encode())
+        return True
 
     # ---- the LiveKit webhook list ----
 

@@ -11,9 +11,14 @@ Steps: read <env>/current; download this role's files of that release; verify
 every sha256 (a mismatch keeps the running release and is reported); write the
 role's SSM secrets to an env file (0600; the compose env_file, so never the
 registry credentials); fill each X.in into X (0600) with those secrets and
-${NODE_IP} (instance metadata, IMDSv2); docker login if the role has
-REGISTRY_USERNAME/REGISTRY_PASSWORD (only this login sees them); compose pull + up;
-wait for health; write a report to <env>/reports/<instance-id>.json. A run that
+${NODE_IP} (instance metadata, IMDSv2); write the role's secret files from SSM
+(secret-files/NAME, 0600, mounted read-only by a compose override file); docker login
+if the role has REGISTRY_USERNAME/REGISTRY_PASSWORD (only this login sees them);
+compose pull; the release tasks (tasks.json), on the one host damso assigned them to
+and once per release (their record is <env>/tasks/<release>/<role>.json; a failed task
+keeps the running release and fails the run; the role's other hosts wait until they are
+done); compose up; wait for health (a container labelled damso.task is one-shot: exit 0
+is done, not a crash); write a report to <env>/reports/<instance-id>.json. A run that
 finds the release already applied fills the X.in files again (the node's address
 may have changed) and restarts the containers that mount a file whose content
 changed. Every run that keeps a release (the applied one, or after a rejected one)
@@ -38,6 +43,11 @@ from datetime import datetime, timezone
 
 import boto3
 
+TASKS_FILE = "tasks.json"  # [{name, image, command, timeout}], rendered by damso (deploy/render.py)
+SECRET_FILES = "secret-files.json"  # [{name, path, services, uid}]; the contents come from SSM
+SECRET_FILES_DIR = "secret-files"
+OVERRIDE = "secret-files.compose.json"  # the compose override that mounts them, written here
+TASK_LABEL = "damso.task"
 KEEP_RELEASES = 3  # release folders kept (the applied one and the newest others), without their secrets
 REGISTRY_CREDENTIALS = ("REGISTRY_USERNAME", "REGISTRY_PASSWORD")  # for docker login, never a container's env
 LOG_LINES = 50  # every container's last lines go into each report, known secret values masked
@@ -65,6 +75,10 @@ def release_key(env, release, name):
 
 def report_key(env, instance):
     return f"{env}/reports/{instance}.json"
+
+
+def task_key(env, release, role):
+    return f"{env}/tasks/{release}/{role}.json"
 
 
 def pointer_keys(env, role, instance):
@@ -168,9 +182,37 @@ def masked(text, secrets):
 
 
 def secret_files(folder):
-    """The files of a release folder that hold secret values: secrets.env and each X filled from X.in."""
+    """The files of a release folder that hold secret values: secrets.env, each X filled from X.in
+    and the secret files."""
     names = set(os.listdir(folder))
-    return sorted({"secrets.env"} & names | {n[:-len(".in")] for n in names if n.endswith(".in")} & names)
+    found = {"secrets.env"} & names | {n[:-len(".in")] for n in names if n.endswith(".in")} & names
+    if os.path.isdir(os.path.join(folder, SECRET_FILES_DIR)):
+        found |= {os.path.join(SECRET_FILES_DIR, n) for n in os.listdir(os.path.join(folder, SECRET_FILES_DIR))}
+    return sorted(found)
+
+
+def write_private(path, text, uid=0):
+    """Write text to path (mode 0600) in place: a container that bind-mounts the file sees the new
+    content. Returns whether the content changed."""
+    if os.path.exists(path):
+        os.chmod(path, 0o600)
+        with open(path) as fh:
+            if fh.read() == text:
+                return False
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    if uid and hasattr(os, "fchown"):
+        os.fchown(fd, uid, uid)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return True
+
+
+def read_json(path, default=None):
+    if not os.path.exists(path):
+        return default
+    with open(path) as fh:
+        return json.load(fh)
 
 
 def shred(path):
@@ -194,6 +236,18 @@ def shred_folder(folder):
 
 class Rejected(Exception):
     pass
+
+
+class TaskFailed(Exception):
+    """A release task exited non-zero (or timed out): the running release stays."""
+
+    def __init__(self, message, record):
+        super().__init__(message)
+        self.record = record
+
+
+class TasksElsewhere(Exception):
+    """Another host of the role runs the release tasks: this one waits, on its running release."""
 
 
 class Host:
@@ -239,6 +293,7 @@ class Host:
             with open(os.path.join(staging, name), "wb") as fh:
                 fh.write(body)
         fill(staging, self.write_secrets(staging))
+        self.write_secret_files(staging, target)
         shutil.rmtree(target, ignore_errors=True)
         os.rename(staging, target)
         return target, manifest
@@ -251,7 +306,7 @@ class Host:
         """Fill the applied release's X.in files again: ${NODE_IP} is read on every run (an Elastic IP
         attached after the first run, a new public IP after a stop/start). Restart what mounts a changed file;
         start what does not run."""
-        changed = fill(folder, self.write_secrets(folder))
+        changed = fill(folder, self.write_secrets(folder)) + self.write_secret_files(folder, folder)
         users = [c["Id"] for c in self.containers() if any(m.get("Source") in changed for m in c.get("Mounts", []))]
         if users:
             print(f"damso-reconcile: {', '.join(map(os.path.basename, changed))} changed; restarting {len(users)} container(s)",
@@ -267,7 +322,8 @@ class Host:
         only those whose compose file gives them a restart policy: without this, a service whose
         compose template has none stays down until the next release (also after a rejected one)."""
         containers = self.containers()
-        stopped = [c["Name"].lstrip("/") for c in containers if c["State"]["Status"] in ("created", "exited")]
+        stopped = [c["Name"].lstrip("/") for c in containers if c["State"]["Status"] in ("created", "exited")
+                   and TASK_LABEL not in (c["Config"].get("Labels") or {})]  # a one-shot container that ran is done
         if containers and not stopped:
             return
         print(f"damso-reconcile: not running: {', '.join(stopped) or 'any container'}; starting them", file=sys.stderr)
@@ -296,6 +352,93 @@ class Host:
         self.values = values
         return values
 
+    def write_secret_files(self, folder, final):
+        """The role's secret files from SSM (<secrets path>files/NAME) into folder/secret-files/NAME
+        (0600, owned by its uid), and the compose override that mounts each read-only into its
+        services, with the paths they have once folder is `final`. Returns the changed files (final paths)."""
+        wanted = read_json(os.path.join(folder, SECRET_FILES), [])
+        if not wanted:
+            return []
+        os.makedirs(os.path.join(folder, SECRET_FILES_DIR), mode=0o700, exist_ok=True)
+        services, changed = {}, []
+        for f in wanted:
+            name = f"{secrets_path(self.env, self.role)}files/{f['name']}"
+            try:
+                value = self.ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+            except self.ssm.exceptions.ParameterNotFound:
+                raise RuntimeError(f"secret file {f['name']} is not in SSM ({name})") from None
+            if write_private(os.path.join(folder, SECRET_FILES_DIR, f["name"]), value, int(f.get("uid") or 0)):
+                changed.append(os.path.join(final, SECRET_FILES_DIR, f["name"]))
+            for svc in f["services"]:
+                services.setdefault(svc, {"volumes": []})["volumes"].append(
+                    f"{os.path.join(final, SECRET_FILES_DIR, f['name'])}:{f['path']}:ro")
+        with open(os.path.join(folder, OVERRIDE), "w") as fh:
+            json.dump({"services": services}, fh, indent=2, sort_keys=True)
+        return changed
+
+    def run_tasks(self, folder, release):
+        """The release's tasks, once: skipped when done (by any host), waited for when assigned to another."""
+        tasks = read_json(os.path.join(folder, TASKS_FILE), [])
+        if not tasks:
+            return
+        key = task_key(self.env, release, self.role)
+        try:
+            record = json.loads(self.get(key))
+        except self.s3.exceptions.NoSuchKey:
+            record = {}  # never assigned (a host moved by hand): this host runs them
+        if record.get("state") == "done":
+            return
+        if record.get("state") == "failed":
+            raise TaskFailed(record.get("error", "a release task failed"), record.get("failed") or {})
+        if record.get("instance") not in (None, self.instance):
+            raise TasksElsewhere(f"the release tasks run on {record['instance']} ({record.get('state')}); waiting for them")
+        started, results = now(), []
+        self.put_task_record(key, {"state": "running", "instance": self.instance, "started": started})
+        for task in tasks:
+            print(f"damso-reconcile: release task {task['name']}", file=sys.stderr)
+            result = self.run_task(task, folder, release)
+            results.append({k: result[k] for k in ("name", "exit_code", "seconds")})
+            if result["exit_code"] != 0:
+                error = (f"release task {task['name']} timed out after {task['timeout']} s" if result["timed_out"]
+                         else f"release task {task['name']} exited with code {result['exit_code']}")
+                failed = {"name": f"task {task['name']}", "image": task["image"], "image_id": "", "state": "exited",
+                          "health": "none", "ok": False, "task": True, "logs": result["logs"],
+                          "inspect_state": {"Status": "exited", "ExitCode": result["exit_code"]}}
+                self.put_task_record(key, {"state": "failed", "instance": self.instance, "started": started,
+                                           "finished": now(), "tasks": results, "error": error, "failed": failed})
+                raise TaskFailed(error, failed)
+        self.put_task_record(key, {"state": "done", "instance": self.instance, "started": started,
+                                   "finished": now(), "tasks": results})
+
+    def put_task_record(self, key, data):
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(data, indent=2, sort_keys=True).encode(),
+                           ContentType="application/json")
+
+    def run_task(self, task, folder, release):
+        """One task in its own container with the role's env files; its output, secrets masked."""
+        name = f"{self.project}-task-{task['name']}"
+        sh(["docker", "rm", "-f", name])
+        argv = ["docker", "run", "--name", name, "--label", f"{TASK_LABEL}={task['name']}",
+                "--label", f"damso.release={release}", "--env-file", os.path.join(folder, "role.env"),
+                "--env-file", os.path.join(folder, "secrets.env"), task["image"], *task["command"]]
+        start, timed_out = time.monotonic(), False
+        try:
+            out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                 timeout=task["timeout"])
+            code, output = out.returncode, out.stdout
+        except subprocess.TimeoutExpired as exc:
+            sh(["docker", "kill", name])
+            code, timed_out = 124, True
+            output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        finally:
+            sh(["docker", "rm", "-f", name])
+        secrets = self.mask_values()
+        lines = output.splitlines()[-LOG_LINES:]
+        logs = ["(logs withheld: the role's secrets could not be read to mask them)"] if secrets is None else \
+            [masked(line, secrets)[:LOG_LINE_CHARS] for line in lines]
+        return {"name": task["name"], "exit_code": code, "timed_out": timed_out, "logs": logs,
+                "seconds": round(time.monotonic() - start, 1)}
+
     def login(self, registry):
         values = getattr(self, "values", {})
         if registry and values.get("REGISTRY_USERNAME") and values.get("REGISTRY_PASSWORD"):
@@ -305,7 +448,10 @@ class Host:
                 raise RuntimeError(f"docker login {registry} failed: {out.stderr.strip()}")
 
     def compose(self, folder, *args):
-        return sh([*compose_cmd(), "-p", self.project, "-f", os.path.join(folder, "compose.yml"), *args], cwd=folder)
+        files = ["-f", os.path.join(folder, "compose.yml")]
+        if os.path.exists(os.path.join(folder, OVERRIDE)):  # the secret files' mounts
+            files += ["-f", os.path.join(folder, OVERRIDE)]
+        return sh([*compose_cmd(), "-p", self.project, *files, *args], cwd=folder)
 
     def containers(self):
         ids = sh(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"]).stdout.split()
@@ -319,6 +465,10 @@ class Host:
             state = c["State"]
             health = (state.get("Health") or {}).get("Status", "none")
             ok = state["Status"] == "running" and health in ("healthy", "none")
+            task = TASK_LABEL in (c["Config"].get("Labels") or {})
+            if task:  # one-shot: done when it exited 0, still "starting" while it runs, failed on any other exit
+                ok = state["Status"] == "exited" and state.get("ExitCode") == 0
+                health = "starting" if state["Status"] in ("created", "running") else "none"
             result.append({
                 "name": c["Config"]["Labels"].get("com.docker.compose.service", c["Name"].lstrip("/")),
                 "image": c["Config"]["Image"],
@@ -326,6 +476,7 @@ class Host:
                 "state": state["Status"],
                 "health": health,
                 "ok": ok,
+                "task": task,
                 "_raw": c,
             })
         return result
@@ -371,7 +522,8 @@ class Host:
         path = secrets_path(self.env, self.role)
         values = set()
         try:
-            for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True):
+            for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True,
+                                                                                  Recursive=True):  # secret files too
                 for p in page["Parameters"]:
                     values.add(p["Value"])
                     values.update(line for line in p["Value"].splitlines() if len(line.strip()) >= 8)
@@ -422,6 +574,8 @@ class Host:
                 self.check_gpu(folder)
                 self.login(manifest.get("registry"))
                 for step in (("pull",), ("up", "-d", "--remove-orphans")):
+                    if step[0] == "up":
+                        self.run_tasks(folder, release)  # before the services switch
                     out = self.compose(folder, *step)
                     if 'could not select device driver "nvidia"' in out.stderr:
                         raise RuntimeError(NO_NVIDIA.format(role=self.role))
@@ -429,16 +583,20 @@ class Host:
                         raise RuntimeError(f"compose {' '.join(step)} failed: {out.stderr.strip()[-2000:]}")
                 with open(applied_file, "w") as fh:
                     fh.write(release)
-        except Rejected as exc:
-            # Nothing of the release was used: the applied one keeps running (its stopped containers are started).
+        except (Rejected, TaskFailed, TasksElsewhere) as exc:
+            # Nothing of the release was started: the applied one keeps running (its stopped containers are started).
             error, running = str(exc), os.path.join(self.workdir, "releases", applied or "")
             if applied and os.path.isdir(running):
                 try:
                     self.keep_running(running)
                 except Exception as keep:  # noqa: BLE001 - the report says why
                     error += f" (and starting the stopped containers of {applied} failed: {keep})"
-            self.report({"release": release, "running": applied, "status": "rejected", "error": error})
-            return 1
+            status = {Rejected: "rejected", TaskFailed: "failed", TasksElsewhere: "waiting"}[type(exc)]
+            report = {"release": release, "running": applied, "status": status, "error": error}
+            if isinstance(exc, TaskFailed) and exc.record:
+                report["containers"] = [exc.record]  # the task's exit code and last log lines
+            self.report(report)
+            return 0 if status == "waiting" else 1
         except Exception as exc:  # report, then let systemd retry at the next tick
             self.report({"release": release, "running": applied, "status": "failed", "error": str(exc)})
             return 1
