@@ -186,6 +186,21 @@ def secrets_file(env_name: str, role: str, names: Sequence[str]) -> str:
     return head + render.env_file_text({n: secret_source(env_name, role, n) for n in names})
 
 
+def secret_files(env_name: str, role_name: str, role) -> list[HostFile]:
+    """Each secret file as its SSM source, and the compose override the host writes to mount them."""
+    if not role.secret_files:
+        return []
+    folder = "/var/lib/damso/releases/<release>/secret-files"
+    found, services = [], {}
+    for name, file in sorted(role.secret_files.items()):
+        found.append(HostFile(f"secret-files/{name}", f"<ssm:{secrets.file_parameter(env_name, role_name, name)}> "
+                              f"(mode 0600, uid {file.uid}; mounted read-only at {file.path})\n", HOST))  # fmt: skip
+        for svc in file.services:
+            services.setdefault(svc, {"volumes": []})["volumes"].append(f"{folder}/{name}:{file.path}:ro")
+    found.append(HostFile("secret-files.compose.json", json.dumps({"services": services}, indent=2, sort_keys=True) + "\n", HOST))
+    return found
+
+
 def filled(text: str, env_name: str, role: str) -> str:
     """X as the host fills it from X.in, with sources in place of values."""
     return FILLED.sub(lambda m: NODE_IP if m.group(1) == "NODE_IP" else secret_source(env_name, role, m.group(1)), text)
@@ -201,6 +216,7 @@ def role_files(cfg: Config, env_name: str, role_name: str, out: Outputs, images:
     files += [HostFile(name[: -len(render.FILLED_SUFFIX)], filled(text, env_name, role_name), HOST)
               for name, text in release.items() if name.endswith(render.FILLED_SUFFIX)]  # fmt: skip
     files.append(HostFile(render.SECRETS_FILE, secrets_file(env_name, role_name, host_secrets(env_name, cfg, role_name)), HOST))
+    files += secret_files(env_name, role_name, role)
     user_data = render.render_user_data(cfg, env_name, role_name, role, bucket, jenv, aws_endpoint=aws_endpoint)
     files.append(HostFile(USER_DATA, user_data, LAUNCH))
     return tuple(files)
@@ -251,6 +267,7 @@ def write(result: Preview, out: Path) -> list[Path]:
             (folder / old).unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
         for f in r.files:
+            (folder / f.name).parent.mkdir(parents=True, exist_ok=True)  # secret-files/NAME
             (folder / f.name).write_text(f.text)
             written.append(folder / f.name)
         (folder / MARKER).write_text(json.dumps({"env": result.env, "files": [f.name for f in r.files]}) + "\n")
