@@ -17,6 +17,7 @@ import pytest
 from tests.integration.conftest import sandbox_lifetime, write_config
 from tests.integration.conftest import sandbox_project as make_sandbox_project
 from tests.integration.test_deploy_sandbox import AMI
+from tests.integration.test_deploy_sandbox import COMPOSE as SANDBOX_COMPOSE
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +26,8 @@ TASK = "migrate"
 KEY_LINE = "sentinel-p8-key-2c9e41d7b0a3f5e8"  # the secret file's distinctive line
 P8 = f"-----BEGIN PRIVATE KEY-----\n{KEY_LINE}\n-----END PRIVATE KEY-----\n"
 MOUNT = "/secrets/apns-key.p8"
-COMPOSE = """\
-services:
-  app:
-    image: {{ images["api"] }}
-    command: ["/bin/busybox", "sh", "-c", "mkdir -p /www && echo \\"$$APP_MESSAGE\\" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
-    env_file: [{{ env_file }}, {{ secrets_file }}]
-    healthcheck:
-      test: ["CMD", "/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]
-      interval: 1s
-      timeout: 2s
-      retries: 3
+# The sandbox test's app (its health check reads HEALTHY), and a service that does not mount the secret file.
+COMPOSE = SANDBOX_COMPOSE + """\
   sidecar:
     image: {{ images["api"] }}
     command: ["/bin/busybox", "sleep", "3600"]
@@ -60,7 +52,7 @@ services = ["api"]
 compose_template = "compose/app.yml.j2"
 health_timeout = 20
 secrets = ["REGISTRY_USERNAME", "REGISTRY_PASSWORD"]
-env = {{ APP_MESSAGE = "{message}", TASK_FAIL = "{1 if fail else 0}" }}
+env = {{ APP_MESSAGE = "{message}", HEALTHY = "1", TASK_FAIL = "{1 if fail else 0}" }}
 
 [[environments.{ENV}.roles.api.tasks]]
 name = "{TASK}"

@@ -15,20 +15,10 @@ from damso_ops.cli import app
 from damso_ops.deploy import render
 from damso_ops.deploy.store import Layout, ReleaseStore
 from damso_ops.errors import ConfigError, UsageError
+from tests.unit.test_config import MINIMAL
 
-DIGEST = "registry.test/team/app@sha256:" + "a" * 64
-BASE = """
-[registry]
-host = "registry.test"
-namespace = "team"
-
-[repositories.app]
-url = "file:///tmp/app.git"
-
-[services.app]
-repo = "app"
-image = "app"
-
+DIGEST = "127.0.0.1:5000/team/app@sha256:" + "a" * 64
+BASE = MINIMAL + """
 [environments.prod.roles.api]
 services = ["app"]
 compose_template = "compose/app.yml.j2"
