@@ -112,6 +112,13 @@ def remove(ssm, env: str, role: str, name: str) -> None:
         raise UsageError(f"Secret {name} is not set for role {role} of {env}.") from None
 
 
+def remove_file(ssm, env: str, role: str, name: str) -> None:
+    try:
+        ssm.delete_parameter(Name=file_parameter(env, role, name))
+    except ssm.exceptions.ParameterNotFound:
+        raise UsageError(f"Secret file {name} is not set for role {role} of {env}.") from None
+
+
 def local_file(state_dir: Path, env: str) -> Path:
     return state_dir / "secrets" / f"{env}.env"
 

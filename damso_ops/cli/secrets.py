@@ -126,12 +126,18 @@ def rm(
     env: str = ENV_ARG,
     role: str = ROLE_ARG,
     name: str = NAME_ARG,
+    file: bool = typer.Option(False, "--file", help="Remove the secret file NAME (set with --file)."),
     extra: Optional[List[str]] = EXTRA_ARGS,
 ) -> None:
-    """Delete a secret."""
+    """Delete a secret (or, with --file, a secret file)."""
     from damso_ops import secrets
     from damso_ops.console import err
 
     _no_value(extra)
-    secrets.remove(_ssm(ctx, env, role, name), env, role, name)
+    ssm = _ssm(ctx, env, role, name)
+    if file:
+        secrets.remove_file(ssm, env, role, name)
+        err().print(f"removed {secrets.file_parameter(env, role, name)}", markup=False)
+        return
+    secrets.remove(ssm, env, role, name)
     err().print(f"removed {secrets.parameter(env, role, name)}", markup=False)

@@ -193,3 +193,27 @@ def test_a_host_tells_a_finished_task_from_a_crashed_service(monkeypatch, contai
     except TimeoutError:
         decided = None  # still waiting
     assert decided is (True if failing else (False if ok else None))
+
+
+def test_a_secret_file_is_listed_fingerprinted_and_removed_apart_from_the_env_secrets(monkeypatch):
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        import boto3
+
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        secrets.put(ssm, "qa", "api", "API_TOKEN", "token-value-1")
+        before = secrets.fingerprint(ssm, "qa", "api")
+        secrets.put_file(ssm, "qa", "api", "APNS_KEY_P8", "-----BEGIN-----\nkey-line-0123456789\n-----END-----\n")
+        assert secrets.names(ssm, "qa") == [("api", "API_TOKEN"), ("api", "files/APNS_KEY_P8")]
+        assert secrets.file_names(ssm, "qa", "api") == ["APNS_KEY_P8"]
+        assert secrets.fingerprint(ssm, "qa", "api") != before  # a new key makes the next deploy a new release
+        # The host's env-file read (no recursion) never gets the file.
+        direct = ssm.get_parameters_by_path(Path=secrets.prefix("qa", "api"), WithDecryption=True)["Parameters"]
+        assert [p["Name"] for p in direct] == ["/damso/qa/api/API_TOKEN"]
+        secrets.remove_file(ssm, "qa", "api", "APNS_KEY_P8")
+        assert secrets.file_names(ssm, "qa", "api") == [] and secrets.fingerprint(ssm, "qa", "api") == before
+        with pytest.raises(UsageError, match="Secret file APNS_KEY_P8 is not set for role api of qa"):
+            secrets.remove_file(ssm, "qa", "api", "APNS_KEY_P8")
