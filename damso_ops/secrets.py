@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from damso_ops import redact, values
+from damso_ops import credentials, redact
 from damso_ops.errors import DamsoError, UsageError
 
 
@@ -23,7 +23,7 @@ def prefix(env: str, role: str) -> str:
 
 
 def parameter(env: str, role: str, name: str) -> str:
-    problem = values.secret_name(name)
+    problem = credentials.secret_name(name)
     if problem:
         raise UsageError(f"{problem}." if problem.startswith("'") else f"The secret name {problem}.")
     return prefix(env, role) + name

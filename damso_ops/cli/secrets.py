@@ -66,7 +66,7 @@ def set_(
     With --file, a secret file's content comes from that file."""
     import os
 
-    from damso_ops import secrets, values
+    from damso_ops import credentials, secrets
     from damso_ops.console import err
     from damso_ops.errors import UsageError
 
@@ -84,7 +84,7 @@ def set_(
         err().print(f"stored {secrets.file_parameter(env, role, name)}", markup=False)
         return
     if from_env:
-        if values.secret_name(from_env):  # a value typed where the variable's name belongs: never echoed
+        if credentials.secret_name(from_env):  # a value typed where the variable's name belongs: never echoed
             raise UsageError("--from-env takes the name of an environment variable (like API_JWT_SECRET), "
                              "not a value; what was given is not shown.")  # fmt: skip
         value = os.environ.get(from_env, "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from damso_ops import values
+from damso_ops import credentials
 from damso_ops.config import aws_limits
 from damso_ops.config.environment import Environment
 from damso_ops.config.model import Config
@@ -133,7 +133,7 @@ def _role_problems(env_name: str, role_name: str, role: Role) -> Problems:
         elif key in role.secrets:
             found.append((f"{where}.env.{key}", f"must not be typed here: {key} is one of the role's secrets, so its value "
                           f"lives only in SSM (remove it from env and run 'damso secrets set {env_name} {role_name} {key}')"))  # fmt: skip
-        elif values.looks_like_token(value):
+        elif credentials.looks_like_token(value):
             found.append((f"{where}.env.{key}", "looks like a credential, which env would write in plain text to S3 and "
                           f"'damso diff'; list {key} under the role's secrets and run 'damso secrets set {env_name} {role_name} {key}' "
                           "(the value is not shown)"))  # fmt: skip

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
-from damso_ops import values
+from damso_ops import credentials, values
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 HTTPS_URL = r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$"
@@ -32,8 +32,8 @@ InstanceType = Annotated[str | None, _checked(values.instance_type)]
 Ami = Annotated[str, _checked(values.ami)]
 Cidr = Annotated[str, _checked(values.ipv4_cidr)]
 DnsName = Annotated[str, _checked(values.dns_name)]
-CredentialVar = Annotated[str, _checked(values.env_var_name)]  # names a variable; never echoes a value typed in its place
-SecretName = Annotated[str, _checked(values.secret_name)]
+CredentialVar = Annotated[str, _checked(credentials.env_var_name)]  # names a variable; never echoes a value typed in its place
+SecretName = Annotated[str, _checked(credentials.secret_name)]
 
 
 def _pinned(image: str) -> str:

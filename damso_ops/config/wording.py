@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from damso_ops import values
+from damso_ops import credentials
 from damso_ops.config.fields import HTTPS_URL, NAME_PATTERN
 from damso_ops.errors import ConfigError
 
@@ -34,7 +34,7 @@ def pydantic_message(error: dict) -> str:
 
 def _shows_a_secret(text: str) -> bool:
     """NAME=value or a credential's shape: never repeated in an error."""
-    return bool(re.match(r"[A-Za-z_][A-Za-z0-9_]*=.", text)) or values.looks_like_token(text)
+    return bool(re.match(r"[A-Za-z_][A-Za-z0-9_]*=.", text)) or credentials.looks_like_token(text)
 
 
 def _plain_message(error: dict) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from damso_ops import values
+from damso_ops import credentials, values
 
 GOOD = [
     (values.region, "ap-northeast-2"), (values.region, "us-west-2"), (values.region, "us-gov-west-1"),
@@ -117,11 +117,11 @@ def test_iam_actions_and_resources():
 def test_names_where_a_value_may_be_typed_never_echo_it():
     token = "ghp_" + "Abc123" * 6
     for value in (token, "NAME=hunter2-value", "aB3dE6gH9jK2mN5pQ8sT1"):
-        for check in (values.env_var_name, values.secret_name):
+        for check in (credentials.env_var_name, credentials.secret_name):
             assert value not in check(value)
-    assert values.env_var_name("GHCR_TOKEN") is None and values.secret_name("API_JWT_SECRET") is None
-    assert values.env_var_name("ghcr_token") and values.secret_name("api-token").startswith("'api-token'")
-    assert values.looks_like_token("AKIA" + "A" * 16) and not values.looks_like_token("https://api.example.com")
+    assert credentials.env_var_name("GHCR_TOKEN") is None and credentials.secret_name("API_JWT_SECRET") is None
+    assert credentials.env_var_name("ghcr_token") and credentials.secret_name("api-token").startswith("'api-token'")
+    assert credentials.looks_like_token("AKIA" + "A" * 16) and not credentials.looks_like_token("https://api.example.com")
 
 
 def test_dns_labels():
