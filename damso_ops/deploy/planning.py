@@ -242,19 +242,21 @@ class Planner:
             if stack in known and users:
                 raise DamsoError(f"{stack} cannot be destroyed while {', '.join(users)} still depends on it.",
                                  hint=f"Destroy the whole environment: 'damso destroy {self.target.env_name}'.")  # fmt: skip
+        no_user_data = {name: "" for name in self.target.env.roles}  # a destroy plan does not depend on it
         destroyed = []
-        for stack in order:
-            if stack not in known or (stack != "shared" and "shared" not in known):
-                self.on_event("destroy", f"{stack}: nothing to destroy")
-                continue
-            values = stacks.inputs(self.target.cfg, self.target.env_name, stack, known,
-                                   {name: "" for name in self.target.env.roles})  # a destroy plan does not depend on it
-            stackops.init(self.ws, stack)
-            summary = stackops.plan(self.ws, stack, values, destroy=True)
-            if summary.empty:
-                self.on_event("destroy", f"{stack}: nothing to destroy")
-                continue
-            self.on_event("destroy", f"{stack}: {summary.text()}")
-            stackops.apply(self.ws, stack)
-            destroyed.append(stack)
+        for layer in reversed(stacks.layers(order)):  # a layer's stacks depend on none of each other: at once
+            todo = []
+            for stack in [s for s in order if s in layer]:
+                if stack not in known or (stack != "shared" and "shared" not in known):  # never applied, or destroyed
+                    self.on_event("destroy", f"{stack}: nothing to destroy")
+                else:
+                    stackops.init(self.ws, stack)  # one at a time: an init rewrites the shared provider cache
+                    todo.append(stack)
+            values = {s: stacks.inputs(self.target.cfg, self.target.env_name, s, known, no_user_data) for s in todo}
+            plans = parallel(lambda s: stackops.plan(self.ws, s, values[s], destroy=True), todo, len(todo))
+            for p in plans:
+                self.on_event("destroy", f"{p.stack}: {'nothing to destroy' if p.empty else p.text()}")
+            changed = [p.stack for p in plans if not p.empty]
+            parallel(lambda s: stackops.apply(self.ws, s), changed, len(changed))
+            destroyed += changed
         return destroyed
