@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from damso_ops.cli import app
 from tests.integration.conftest import Project
 from tests.support.gitrepos import add_commit, make_repo
-from tests.support.images import busybox_tar
+from tests.support.images import busybox_tar, remove_images
 
 pytestmark = pytest.mark.integration
 
@@ -82,19 +82,7 @@ def shop(tmp_path, registry, dockerd, docker_client, git_root, base):
     project = Project(root, env, {"shop": repo}, registry, CliRunner())
     project.prefix = f"{registry.host}/{namespace}/"
     yield project
-    empty_engine(docker_client, project.prefix)
-
-
-def empty_engine(client, prefix: str) -> None:
-    """Remove every image of this test's repositories (tags and pulled digests), and with them
-    their intermediate layers; nobody else's image is touched."""
-    for image in client.images.list():
-        refs = image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", [])
-        if any(ref.startswith(prefix) for ref in refs):
-            client.images.remove(image.id, force=True)
-    left = [ref for image in client.images.list(all=True)
-            for ref in image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", []) if ref.startswith(prefix)]  # fmt: skip
-    assert not left, left
+    remove_images(docker_client, project.prefix)
 
 
 def build(project: Project, *args: str) -> tuple[str, dict]:
@@ -127,7 +115,7 @@ def test_cold_build_takes_unchanged_layers_from_the_registry_and_without_it_buil
               "worker": stamps(docker_client, old["worker"], "worker")}  # fmt: skip
 
     add_commit(shop.repos["shop"], {"app.txt": "hello, world\n"}, "one-line change in shop")
-    empty_engine(docker_client, shop.prefix)
+    remove_images(docker_client, shop.prefix)
     log, second = build(shop)
     new = second["images"]
     assert {n: r["status"] for n, r in new.items()} == {"shop": "built", "worker": "built"}
@@ -145,7 +133,7 @@ def test_cold_build_takes_unchanged_layers_from_the_registry_and_without_it_buil
     # The same cold build with no registry cache (no earlier manifest): every step runs.
     (shop.root / ".damso" / "builds" / "latest.json").unlink()
     add_commit(shop.repos["shop"], {"app.txt": "hello again\n"}, "another one-line change")
-    empty_engine(docker_client, shop.prefix)
+    remove_images(docker_client, shop.prefix)
     log, third = build(shop)
     assert "[shop] cache: no earlier build of shop in the build manifest" in log
     assert from_cache(log, "shop") == 0 and from_cache(log, "worker") == 0
@@ -160,7 +148,7 @@ def test_changed_lock_file_or_base_image_rebuilds_what_depends_on_it(shop, docke
 
     # A changed lock file: the install step after it runs again; the step before it is reused.
     add_commit(shop.repos["shop"], {"lock.txt": "left-pad==1.1\n"}, "bump left-pad")
-    empty_engine(docker_client, shop.prefix)
+    remove_images(docker_client, shop.prefix)
     log, second = build(shop)
     after_lock = stamps(docker_client, second["images"]["shop"], "mkdir", "deps")
     assert after_lock["mkdir"] == before["mkdir"]
@@ -172,7 +160,7 @@ def test_changed_lock_file_or_base_image_rebuilds_what_depends_on_it(shop, docke
     # A changed base image (same name, new content): every step is built again, in both services.
     base("two")
     add_commit(shop.repos["shop"], {"app.txt": "hello, world\n"}, "one-line change in shop")
-    empty_engine(docker_client, shop.prefix)
+    remove_images(docker_client, shop.prefix)
     log, third = build(shop)
     assert "[shop] cache: layers from" in log  # the previous image was offered…
     assert from_cache(log, "shop") == 0 and from_cache(log, "worker") == 0  # …and nothing matched

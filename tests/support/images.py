@@ -39,3 +39,23 @@ def ensure_busybox_image(client, name: str = "local/busybox:1") -> str:
     client.api.import_image_from_data(busybox_tar(), repository=repo, tag=tag)
     client.images.get(name)
     return name
+
+
+def remove_images(client, prefix: str) -> None:
+    """Remove every image with a tag or digest under prefix (host/namespace/), and with them the
+    intermediate layers only they use: an engine empty of these images, nobody else's touched."""
+
+    def ours(image) -> list[str]:
+        return [ref for ref in image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", []) if ref.startswith(prefix)]
+
+    import docker.errors
+
+    for image in client.images.list():
+        if ours(image):
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+    left = [ref for image in client.images.list(all=True) for ref in ours(image)]
+    if left:
+        raise RuntimeError(f"images still in the engine after removal: {', '.join(left)}")
