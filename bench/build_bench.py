@@ -81,14 +81,14 @@ def dockerfile(args: list[str]) -> str:
     )
 
 
-def repo_files(services: dict) -> dict[str, dict[str, str]]:
+def repo_files(services: dict, make_dockerfile=dockerfile) -> dict[str, dict[str, str]]:
     """repository → its files: a Dockerfile where each of its services builds, and some source."""
     files: dict[str, dict[str, str]] = {}
     for name, svc in services.items():
         context = svc.get("context", ".")
         prefix = "" if context == "." else f"{context}/"
         repo = files.setdefault(svc["repo"], {"README.md": f"# {svc['repo']}\n"})
-        repo[prefix + svc.get("dockerfile", "Dockerfile")] = dockerfile(svc.get("env_build_args", []))
+        repo[prefix + svc.get("dockerfile", "Dockerfile")] = make_dockerfile(svc.get("env_build_args", []))
         repo[f"{prefix}src/{name}.py"] = "".join(f"def handler_{i}(event):\n    return {i}\n\n" for i in range(200))
     return files
 
@@ -310,7 +310,7 @@ def main() -> None:
         if options.only in (None, "fetch"):
             figures["fetch"] = fetch_bench(work)
         if options.only in (None, "cache"):
-            figures["cache"] = cache_bench.measure(work, example_services()[0], BUILD_ENV, write_config)
+            figures["cache"] = cache_bench.measure(work, example_services()[0], BUILD_ENV, write_config, repo_files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

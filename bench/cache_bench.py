@@ -45,20 +45,22 @@ def dockerfile(args: list[str]) -> str:
     )
 
 
-def repo_files(services: dict) -> dict[str, dict[str, str]]:
-    files: dict[str, dict[str, str]] = {}
+def source(version: int) -> str:
+    """A service's source file; the one-line change edits its first line."""
+    return f"VERSION = {version}\n" + "".join(f"def handler_{i}(event):\n    return {i}\n\n" for i in range(200))
+
+
+def layered_files(services: dict, repo_files) -> dict[str, dict[str, str]]:
+    """build_bench's repositories with this Dockerfile, a lock file per service and versioned source."""
+    files = repo_files(services, dockerfile)
     for name, svc in services.items():
-        context = svc.get("context", ".")
-        prefix = "" if context == "." else f"{context}/"
-        repo = files.setdefault(svc["repo"], {"README.md": f"# {svc['repo']}\n"})
-        repo[prefix + svc.get("dockerfile", "Dockerfile")] = dockerfile(svc.get("env_build_args", []))
-        repo[prefix + "deps.lock"] = f"{name}-deps==1.0\n"
-        repo[f"{prefix}src/{name}.py"] = "VERSION = 0\n" + "".join(f"def handler_{i}(event):\n    return {i}\n\n" for i in range(200))
+        prefix = "" if svc.get("context", ".") == "." else f"{svc['context']}/"
+        files[svc["repo"]].update({prefix + "deps.lock": f"{name}-deps==1.0\n", f"{prefix}src/{name}.py": source(0)})
     return files
 
 
-def measure(work: Path, example: dict, build_env: str, write_config) -> dict:
-    """example: services as in damso.example.toml; write_config(project, registry, urls) as build_bench's."""
+def measure(work: Path, example: dict, build_env: str, write_config, repo_files) -> dict:
+    """example: services as in damso.example.toml; write_config and repo_files: build_bench's."""
     import docker
 
     from tests.support.daemons import Dockerd, Registry
@@ -70,7 +72,7 @@ def measure(work: Path, example: dict, build_env: str, write_config) -> dict:
         client = docker.DockerClient(base_url=engine.host, timeout=600)
         ensure_busybox_image(client)
         repos = {name: make_repo(work / "cache-git", name, commits=2, files=files)
-                 for name, files in repo_files(services).items()}  # fmt: skip
+                 for name, files in layered_files(services, repo_files).items()}  # fmt: skip
         urls = {svc["repo"]: f"file://{repos[svc['repo']]}" for svc in example.values() if svc["repo"] in repos}
         urls.update({svc["repo"]: urls["ops-agent"] for svc in example.values() if svc["repo"] not in repos})  # unbuilt
         project = work / "cache-project"
@@ -98,7 +100,7 @@ def measure(work: Path, example: dict, build_env: str, write_config) -> dict:
         for _ in range(ROUNDS):
             for way in ("with", "without"):
                 change += 1
-                add_commit(repos["ops-agent"], {f"src/{CHANGED}.py": f"VERSION = {change}\n"}, f"one-line change {change}")
+                add_commit(repos["ops-agent"], {f"src/{CHANGED}.py": source(change)}, f"one-line change {change}")
                 remove_images(client, prefix)
                 if way == "without":
                     latest.unlink()
