@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from damso_ops.images import builder, buildkit, layer_cache, sources
+from damso_ops.images import builder, buildkit, layer_cache, seeds, sources
 from damso_ops.images import manifest as manifests
 from damso_ops.images.jobs import ImageJob, RefRequest, check_request, labels, plan
 from damso_ops.images.manifest import BuildManifest, ImageRecord
@@ -129,7 +129,7 @@ def build_one(
             cached += layer_cache.using_cache([text])
             on_event(name, "log", text)
 
-        seed = seed_cache(client, name, cache, kind, auth, on_event)
+        seed = seeds.seed(client, name, cache, kind, auth, on_event)
         if kind == layer_cache.BUILDKIT:
             buildkit.build(spec, cache_from=seed, no_cache=no_cache, auth=auth, on_line=line)
         else:
@@ -150,23 +150,6 @@ def build_one(
         on_event(name, "failed", exc.message)
         return Outcome(name, "failed", repo, error=exc.message, log_tail="\n".join(tail),
                        seconds=time.monotonic() - started, tags=(job.key_tag,))  # fmt: skip
-
-
-def seed_cache(client, name: str, cache: layer_cache.CacheChoice | None, kind: str,
-               auth: builder.RegistryAuth | None, on_event: Event) -> str | None:  # fmt: skip
-    """The image ref the build takes cached layers from (pulled first for the legacy builder),
-    or None. A pull that fails costs the cache, never the build."""
-    if cache is None:
-        return None
-    on_event(name, "cache", cache.reason)
-    if cache.ref is None or kind == layer_cache.BUILDKIT:  # BuildKit fetches only the layers it reuses
-        return cache.ref
-    try:
-        builder.pull_ref(client, cache.ref, auth)
-    except DamsoError as exc:
-        on_event(name, "cache", f"could not pull {cache.ref} ({exc.message}); building without it")
-        return None
-    return cache.ref
 
 
 LOOKUPS = 8  # registry lookups at once (below the Docker client's 10 pooled connections)
@@ -240,15 +223,6 @@ def manifest_for(image_jobs: list[ImageJob], outcomes: list[Outcome], env: str |
     return BuildManifest(id=build_id, created=now.isoformat(timespec="seconds"), env=env, images=records)
 
 
-def previous_images(state_dir: Path) -> dict[str, ImageRecord]:
-    """The last good image of every service (builds/latest.json); none when there is no
-    readable manifest yet (a first build, or a CI runner that restored none)."""
-    try:
-        return dict(manifests.load(manifests.builds_dir(state_dir) / "latest.json").images)
-    except DamsoError:
-        return {}
-
-
 @dataclass(frozen=True)
 class BuildResult:
     manifest: BuildManifest
@@ -275,7 +249,7 @@ def build(
     on_event: Event,
     environ: Mapping[str, str] | None = None,
     no_cache: bool = False,
-    buildx: Callable[[], bool] = buildkit.available,
+    buildx: Callable[[], bool] | None = None,
 ) -> BuildResult:
     """The whole of `damso build`. Bad input fails before anything is fetched or built."""
     services, refs = check_request(cfg, service_names, ref_values, env, platform)
@@ -290,8 +264,9 @@ def build(
         on_event("*", "resolved", f"{repo} {r.ref} → {r.sha[:12]} ({r.kind})")
     image_jobs = plan(cfg, services, resolved, env, platform)
     outcomes = run_builds(client, image_jobs, resolved, cache_root, auth=auth, push=push, force=force,
-                          platform=platform, jobs=jobs, on_event=on_event, previous=previous_images(cfg.state_dir),
-                          builder_kind=lambda: layer_cache.builder_kind(buildx()), no_cache=no_cache)  # fmt: skip
+                          platform=platform, jobs=jobs, on_event=on_event, previous=seeds.previous_images(cfg.state_dir),
+                          builder_kind=lambda: layer_cache.builder_kind((buildx or seeds.buildx_available)()),
+                          no_cache=no_cache)  # fmt: skip
     result_manifest = manifest_for(image_jobs, outcomes, env)
     path = manifests.save(cfg.state_dir, result_manifest)
     return BuildResult(result_manifest, outcomes, path)

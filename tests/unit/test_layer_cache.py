@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from damso_ops.errors import DamsoError
-from damso_ops.images import buildkit, layer_cache, pipeline
+from damso_ops.images import buildkit, layer_cache, pipeline, seeds
 from damso_ops.images import manifest as manifests
 from damso_ops.images.builder import BuildSpec, RegistryAuth
 from damso_ops.images.jobs import ImageJob
@@ -130,28 +130,28 @@ def test_seed_cache_pulls_for_the_legacy_builder_only_and_survives_a_failed_pull
     choice = CacheChoice(f"{REPO}@{DIGEST}", "layers from …")
     client = FakeClient()
     on_event = lambda *e: events.append(e)  # noqa: E731
-    assert pipeline.seed_cache(client, "api", choice, "legacy", AUTH, on_event) == f"{REPO}@{DIGEST}"
+    assert seeds.seed(client, "api", choice, "legacy", AUTH, on_event) == f"{REPO}@{DIGEST}"
     assert client.api.pulls == [(REPO, DIGEST, AUTH.auth_config())]
     assert events == [("api", "cache", "layers from …")]
 
     kit = FakeClient()
-    assert pipeline.seed_cache(kit, "api", choice, "buildkit", AUTH, on_event) == f"{REPO}@{DIGEST}"
+    assert seeds.seed(kit, "api", choice, "buildkit", AUTH, on_event) == f"{REPO}@{DIGEST}"
     assert kit.api.pulls == []  # BuildKit fetches what it reuses itself
 
     broken, events[:] = FakeClient(fail=True), []
-    assert pipeline.seed_cache(broken, "api", choice, "legacy", AUTH, on_event) is None
+    assert seeds.seed(broken, "api", choice, "legacy", AUTH, on_event) is None
     assert events[-1][1] == "cache" and events[-1][2].startswith(f"could not pull {REPO}@{DIGEST} (Pull of {REPO}:")
     assert events[-1][2].endswith("; building without it")
-    assert pipeline.seed_cache(client, "api", None, "legacy", AUTH, on_event) is None
-    assert pipeline.seed_cache(client, "api", CacheChoice(None, "why"), "legacy", AUTH, on_event) is None
+    assert seeds.seed(client, "api", None, "legacy", AUTH, on_event) is None
+    assert seeds.seed(client, "api", CacheChoice(None, "why"), "legacy", AUTH, on_event) is None
 
 
 def test_previous_images_come_from_latest_json_and_none_without_one(tmp_path):
-    assert pipeline.previous_images(tmp_path) == {}
+    assert seeds.previous_images(tmp_path) == {}
     manifests.save(tmp_path, BuildManifest("b1", "t1", None, {"api": record()}))
-    assert pipeline.previous_images(tmp_path) == {"api": record()}
+    assert seeds.previous_images(tmp_path) == {"api": record()}
     (tmp_path / "builds" / "latest.json").write_text("{not json")
-    assert pipeline.previous_images(tmp_path) == {}
+    assert seeds.previous_images(tmp_path) == {}
 
 
 def test_no_builder_probe_when_the_registry_has_every_image():
