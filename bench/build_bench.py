@@ -17,7 +17,7 @@
     cache from the registry vs without, for the example's six services (bench/cache_bench.py).
 
 Reuses the Docker engine that answers (else starts one) and starts a registry with password
-auth; stops exactly what it started. `--json FILE` also writes the figures as JSON;
+auth; stops exactly what it started and removes the images it made. `--json FILE` also writes the figures as JSON;
 `--only fetch` runs (b) alone (no Docker needed), `--only cache` runs (d) alone.
 """
 
@@ -119,7 +119,7 @@ def write_config(project: Path, registry: str, urls: dict[str, str]) -> None:
 
 def build_benches(work: Path) -> dict:
     from tests.support.daemons import Dockerd, Registry
-    from tests.support.images import ensure_busybox_image
+    from tests.support.images import ensure_busybox_image, remove_images
 
     services, build_args = example_services()
     with Dockerd() as engine, Registry() as registry:
@@ -197,6 +197,7 @@ def build_benches(work: Path) -> dict:
             noops.append(time.perf_counter() - start)
             assert statuses(noop) == {"skipped": len(services)}, noop
             olds.append(timed(old_way))
+        remove_images(client, f"{registry.host}/bench/")  # the engine is shared: leave none of this run's images
     return {
         "services": len(services), "repositories": len(repos),
         "noop_s": statistics.median(noops), "old_s": statistics.median(olds), "noop_runs": noops, "old_runs": olds,

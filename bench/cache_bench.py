@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import statistics
 import subprocess
 import sys
@@ -50,12 +51,15 @@ def source(version: int) -> str:
     return f"VERSION = {version}\n" + "".join(f"def handler_{i}(event):\n    return {i}\n\n" for i in range(200))
 
 
-def layered_files(services: dict, repo_files) -> dict[str, dict[str, str]]:
-    """build_bench's repositories with this Dockerfile, a lock file per service and versioned source."""
+def layered_files(services: dict, repo_files, nonce: str) -> dict[str, dict[str, str]]:
+    """build_bench's repositories with this Dockerfile, a lock file per service and versioned
+    source. The nonce in each lock file keeps any other run's layers (the engine is shared) from
+    matching this run's steps."""
     files = repo_files(services, dockerfile)
     for name, svc in services.items():
         prefix = "" if svc.get("context", ".") == "." else f"{svc['context']}/"
-        files[svc["repo"]].update({prefix + "deps.lock": f"{name}-deps==1.0\n", f"{prefix}src/{name}.py": source(0)})
+        files[svc["repo"]].update({prefix + "deps.lock": f"{name}-deps==1.0  # bench run {nonce}\n",
+                                   f"{prefix}src/{name}.py": source(0)})  # fmt: skip
     return files
 
 
@@ -72,7 +76,7 @@ def measure(work: Path, example: dict, build_env: str, write_config, repo_files)
         client = docker.DockerClient(base_url=engine.host, timeout=600)
         ensure_busybox_image(client)
         repos = {name: make_repo(work / "cache-git", name, commits=2, files=files)
-                 for name, files in layered_files(services, repo_files).items()}  # fmt: skip
+                 for name, files in layered_files(services, repo_files, secrets.token_hex(6)).items()}  # fmt: skip
         urls = {svc["repo"]: f"file://{repos[svc['repo']]}" for svc in example.values() if svc["repo"] in repos}
         urls.update({svc["repo"]: urls["ops-agent"] for svc in example.values() if svc["repo"] not in repos})  # unbuilt
         project = work / "cache-project"
@@ -108,6 +112,8 @@ def measure(work: Path, example: dict, build_env: str, write_config, repo_files)
                 built = {n for n, r in manifest["images"].items() if r["status"] == "built"}
                 steps = [int(n) for n in re.findall(r"^\[[\w-]+\] built: .*; (\d+) steps? from cache$", log, re.MULTILINE)]
                 assert len(steps) == len(built), log
+                if way == "without" and sum(steps):
+                    raise SystemExit(f"a build without registry cache took {sum(steps)} steps from cache:\n{log}")
                 runs[way].append(took)
                 cached[way].append(sum(steps))
                 rebuilt |= built

@@ -42,18 +42,19 @@ def ensure_busybox_image(client, name: str = "local/busybox:1") -> str:
 
 
 def remove_images(client, prefix: str) -> None:
-    """Remove every image with a tag or digest under prefix (host/namespace/), and with them the
-    intermediate layers only they use: an engine empty of these images, nobody else's touched."""
+    """Remove every tag and digest reference under prefix (host/namespace/); an image left
+    without references goes, with the intermediate layers only it uses. Removal is by reference,
+    never by id: an image that another image (anyone's, from the shared layer cache) builds on
+    stays as an unnamed layer of that image, and nothing of anyone else's is touched."""
+    import docker.errors
 
     def ours(image) -> list[str]:
         return [ref for ref in image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", []) if ref.startswith(prefix)]
 
-    import docker.errors
-
     for image in client.images.list():
-        if ours(image):
+        for ref in ours(image):
             try:
-                client.images.remove(image.id, force=True)
+                client.images.remove(ref)
             except docker.errors.ImageNotFound:
                 pass
     left = [ref for image in client.images.list(all=True) for ref in ours(image)]
