@@ -13,10 +13,12 @@
     Bytes transferred are counted exactly on upload-pack's output (server to client) by an
     upload-pack wrapper; the objects each way leaves on disk are shown too.
 (c) a cold build of those images (a new commit in every repository) with --jobs 4 vs --jobs 1.
+(d) a cold rebuild on an empty engine after a one-line change in one service, with the layer
+    cache from the registry vs without, for the example's six services (bench/cache_bench.py).
 
 Reuses the Docker engine that answers (else starts one) and starts a registry with password
-auth; stops exactly what it started. `--json FILE` also writes the figures as JSON;
-`--only fetch` runs (b) alone (no Docker needed).
+auth; stops exactly what it started and removes the images it made. `--json FILE` also writes the figures as JSON;
+`--only fetch` runs (b) alone (no Docker needed), `--only cache` runs (d) alone.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import cache_bench  # noqa: E402  (bench/, next to this file)
 from tests.support.gitrepos import add_commit, cached_history_repo, make_repo  # noqa: E402
 
 EXAMPLE = ROOT / "damso.example.toml"
@@ -78,20 +81,21 @@ def dockerfile(args: list[str]) -> str:
     )
 
 
-def repo_files(services: dict) -> dict[str, dict[str, str]]:
+def repo_files(services: dict, make_dockerfile=dockerfile) -> dict[str, dict[str, str]]:
     """repository → its files: a Dockerfile where each of its services builds, and some source."""
     files: dict[str, dict[str, str]] = {}
     for name, svc in services.items():
         context = svc.get("context", ".")
         prefix = "" if context == "." else f"{context}/"
         repo = files.setdefault(svc["repo"], {"README.md": f"# {svc['repo']}\n"})
-        repo[prefix + svc.get("dockerfile", "Dockerfile")] = dockerfile(svc.get("env_build_args", []))
+        repo[prefix + svc.get("dockerfile", "Dockerfile")] = make_dockerfile(svc.get("env_build_args", []))
         repo[f"{prefix}src/{name}.py"] = "".join(f"def handler_{i}(event):\n    return {i}\n\n" for i in range(200))
     return files
 
 
 def write_config(project: Path, registry: str, urls: dict[str, str]) -> None:
-    """damso.example.toml as it is, with the registry and repository URLs pointed here."""
+    """damso.example.toml as it is, with the registry and repository URLs pointed here and every
+    repository's default_ref main."""
     section, lines = "", []
     for line in EXAMPLE.read_text().splitlines():
         header = re.match(r"^\[([^\]]+)\]", line)
@@ -103,6 +107,8 @@ def write_config(project: Path, registry: str, urls: dict[str, str]) -> None:
             line = 'namespace = "bench"'
         elif section.startswith("repositories.") and re.match(r"^url\s*=", line):
             line = f'url = "{urls[section.split(".", 1)[1]]}"'
+        elif section.startswith("repositories.") and re.match(r"^default_ref\s*=", line):
+            line = 'default_ref = "main"'  # the branch the bench commits to (the example names v3 and dev)
         lines.append(line)
     text = "\n".join(lines) + "\n"
     parsed = tomllib.loads(text)
@@ -113,7 +119,7 @@ def write_config(project: Path, registry: str, urls: dict[str, str]) -> None:
 
 def build_benches(work: Path) -> dict:
     from tests.support.daemons import Dockerd, Registry
-    from tests.support.images import ensure_busybox_image
+    from tests.support.images import ensure_busybox_image, remove_images
 
     services, build_args = example_services()
     with Dockerd() as engine, Registry() as registry:
@@ -191,6 +197,7 @@ def build_benches(work: Path) -> dict:
             noops.append(time.perf_counter() - start)
             assert statuses(noop) == {"skipped": len(services)}, noop
             olds.append(timed(old_way))
+        remove_images(client, f"{registry.host}/bench/")  # the engine is shared: leave none of this run's images
     return {
         "services": len(services), "repositories": len(repos),
         "noop_s": statistics.median(noops), "old_s": statistics.median(olds), "noop_runs": noops, "old_runs": olds,
@@ -293,16 +300,18 @@ def mb(n: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
-    parser.add_argument("--only", choices=("build", "fetch"), help="run one part only")
+    parser.add_argument("--only", choices=("build", "fetch", "cache"), help="run one part only")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="damso-bench-"))
     started = time.perf_counter()
     figures: dict = {}
     try:
-        if options.only != "fetch":
+        if options.only in (None, "build"):
             figures["build"] = build_benches(work)
-        if options.only != "build":
+        if options.only in (None, "fetch"):
             figures["fetch"] = fetch_bench(work)
+        if options.only in (None, "cache"):
+            figures["cache"] = cache_bench.measure(work, example_services()[0], BUILD_ENV, write_config, repo_files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -336,6 +345,8 @@ def main() -> None:
         b = figures["build"]
         print(f"(c) cold build, {b['services']} images:  --jobs 4 {b['cold_par_s']:6.2f}   "
               f"--jobs 1 {b['cold_seq_s']:6.2f}   seq/par = {b['cold_seq_s'] / b['cold_par_s']:5.1f}x")  # fmt: skip
+    if "cache" in figures:
+        cache_bench.report(figures["cache"])
     print(f"(build bench: {time.perf_counter() - started:.0f} s in all)")
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))

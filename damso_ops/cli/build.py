@@ -17,8 +17,10 @@ EPILOG = """\
   damso build --ref ops-api=2383efc --ref ops-web=main   per-repository refs\n
   damso build --ref main --env prod web          web bakes prod settings in\n
   damso build --ref v3 --json > build.json       the manifest, for scripts\n
+  damso build --ref v3 --force --no-cache        rebuild every layer\n
 Credentials come from the registry's username/password variables in damso.toml
-(GHCR_USERNAME / GHCR_TOKEN by default) or from 'docker login'."""
+(GHCR_USERNAME / GHCR_TOKEN by default) or from 'docker login'.\n
+Each build takes unchanged layers from the service's previous image in the registry (named by .damso/builds/latest.json); see docs/build.md."""
 
 
 def _default_jobs() -> int:
@@ -34,6 +36,7 @@ def build(
     env: Optional[str] = typer.Option(None, "--env", "-e", callback=not_empty, help="Environment whose build args are baked in (for services that need it)."),
     push: bool = typer.Option(True, "--push/--no-push", help="Push to the registry (and skip images already there)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the registry already has the image."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build every layer again: no layers from the previous image in the registry, nor from the engine."),
     platform: str = typer.Option("linux/amd64", "--platform", callback=not_empty, help="Target platform."),
     jobs: int = typer.Option(_default_jobs(), "--jobs", "-j", min=1, max=32, help="Services built at once."),
     json_out: bool = typer.Option(False, "--json", help="Print the build manifest as JSON."),
@@ -64,6 +67,7 @@ def build(
             jobs=jobs,
             cache_root=paths.cache_dir(),
             on_event=progress.event,
+            no_cache=no_cache,
         )
     if json_out:
         data = result.manifest.to_dict()

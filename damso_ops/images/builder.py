@@ -165,8 +165,10 @@ def _remote_digest(client, ref: str, auth: RegistryAuth | None) -> str | None:
     return data["Descriptor"]["digest"]
 
 
-def build(client, spec: BuildSpec, on_line: Callable[[str], None] | None = None) -> str:
-    """Build with the engine's builder; return the image id. Raises BuildFailed with the log tail."""
+def build(client, spec: BuildSpec, on_line: Callable[[str], None] | None = None, *,
+          cache_from: tuple[str, ...] = (), nocache: bool = False) -> str:  # fmt: skip
+    """Build with the engine's (legacy) builder; return the image id. Raises BuildFailed with the
+    log tail. cache_from: local images (pulled first) whose layers steps may reuse."""
     import docker.errors
 
     lines: list[str] = []
@@ -193,6 +195,8 @@ def build(client, spec: BuildSpec, on_line: Callable[[str], None] | None = None)
             rm=True,
             forcerm=True,
             pull=False,
+            cache_from=list(cache_from) or None,
+            nocache=nocache,
             decode=True,
         )
         for chunk in stream:
@@ -252,10 +256,18 @@ def push_tags(client, repository: str, key_tag: str, tags: list[str], digest: st
             )
 
 
-def _pull(client, repository: str, tag: str, auth: RegistryAuth) -> None:
+def pull_ref(client, ref: str, auth: RegistryAuth | None) -> None:
+    """Pull repository@digest (or repository:tag) into the engine, once; DamsoError if it fails."""
+    repository, sep, digest = ref.partition("@")
+    if not sep:
+        repository, _, digest = ref.rpartition(":")
+    _pull(client, repository, digest, auth)
+
+
+def _pull(client, repository: str, tag: str, auth: RegistryAuth | None) -> None:
     import docker.errors
 
     try:
-        client.api.pull(repository, tag=tag, auth_config=auth.auth_config())
+        client.api.pull(repository, tag=tag, auth_config=auth.auth_config() if auth else None)
     except docker.errors.APIError as exc:
         raise DamsoError(f"Pull of {repository}:{tag} failed: {redact.redact(exc.explanation or str(exc))}.") from None

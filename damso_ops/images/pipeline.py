@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from damso_ops.images import builder, sources
+from damso_ops.images import builder, buildkit, layer_cache, seeds, sources
 from damso_ops.images import manifest as manifests
 from damso_ops.images.jobs import ImageJob, RefRequest, check_request, labels, plan
 from damso_ops.images.manifest import BuildManifest, ImageRecord
@@ -99,8 +99,12 @@ def build_one(
     push: bool,
     platform: str,
     on_event: Event,
+    cache: layer_cache.CacheChoice | None = None,
+    kind: str = layer_cache.LEGACY,
+    no_cache: bool = False,
 ) -> Outcome:
-    """Build, tag and (with push) push. Never raises for a build failure."""
+    """Build (its cache seeded from cache.ref), tag and (with push) push. Never raises for a
+    build failure."""
     started = time.monotonic()
     name, repo = job.service, job.spec_repository
     tail: deque[str] = deque(maxlen=20)
@@ -117,17 +121,25 @@ def build_one(
             platform=platform,
         )
 
+        cached = 0
+
         def line(text: str) -> None:
+            nonlocal cached
             tail.append(text)
+            cached += layer_cache.using_cache([text])
             on_event(name, "log", text)
 
-        builder.build(client, spec, on_line=line)
+        seed = seeds.seed(client, name, cache, kind, auth, on_event)
+        if kind == layer_cache.BUILDKIT:
+            buildkit.build(spec, cache_from=seed, no_cache=no_cache, auth=auth, on_line=line)
+        else:
+            builder.build(client, spec, on_line=line, cache_from=(seed,) if seed else (), nocache=no_cache)
         digest = None
         if push:
             on_event(name, "pushing", f"{repo}:{job.key_tag}")
             digest = builder.push(client, repo, job.key_tag, auth, on_line=line)
             builder.push_tags(client, repo, job.key_tag, list(job.tags[1:]), digest, auth, on_line=line)
-        on_event(name, "built", digest or "(not pushed)")
+        on_event(name, "built", f"{digest or '(not pushed)'}; {cached} {'step' if cached == 1 else 'steps'} from cache")
         return Outcome(name, "built", repo, digest, seconds=time.monotonic() - started,
                        tags=job.tags if push else None)  # fmt: skip
     except builder.BuildFailed as exc:
@@ -155,9 +167,13 @@ def run_builds(
     platform: str,
     jobs: int,
     on_event: Event,
+    previous: Mapping[str, ImageRecord] | None = None,
+    builder_kind: Callable[[], str] = lambda: layer_cache.LEGACY,
+    no_cache: bool = False,
 ) -> list[Outcome]:
     """One outcome per job, in order. The registry is asked first: only repositories with
-    something left to build are fetched."""
+    something left to build are fetched. previous: the last build manifest's images, whose
+    layers seed each build's cache; builder_kind is asked only when something is left to build."""
     lock = threading.Lock()
 
     def safe_event(service: str, phase: str, message: str) -> None:
@@ -168,13 +184,20 @@ def run_builds(
     if push and not force:  # registry questions, not builds: all at once
         with ThreadPoolExecutor(max_workers=max(1, min(LOOKUPS, len(image_jobs)))) as pool:
             looked_up = list(pool.map(lambda job: lookup(client, job, auth, safe_event), image_jobs))
+    kind = layer_cache.LEGACY
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         todo = [job for job, found in zip(image_jobs, looked_up) if found is None]
         if todo:
             safe_event("*", "fetching", ", ".join(sorted({job.source.repo for job in todo})))
+            kind = builder_kind()
+            safe_event("*", "builder", "BuildKit (docker buildx)" if kind == layer_cache.BUILDKIT
+                       else "the engine's legacy builder (no docker buildx)")  # fmt: skip
         worktrees = fetch_all({job.source.repo: resolved[job.source.repo] for job in todo}, cache_root, jobs)
+        caches = {job.service: layer_cache.choose(job.service, job.spec_repository, (previous or {}).get(job.service),
+                                                  push=push, no_cache=no_cache) for job in todo}  # fmt: skip
         built = iter(pool.map(lambda job: build_one(client, job, worktrees[job.source.repo], auth=auth, push=push,
-                                                    platform=platform, on_event=safe_event), todo))  # fmt: skip
+                                                    platform=platform, on_event=safe_event, cache=caches[job.service],
+                                                    kind=kind, no_cache=no_cache), todo))  # fmt: skip
         return [found if found is not None else next(built) for found in looked_up]
 
 
@@ -225,6 +248,8 @@ def build(
     cache_root: Path,
     on_event: Event,
     environ: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    buildx: Callable[[], bool] | None = None,
 ) -> BuildResult:
     """The whole of `damso build`. Bad input fails before anything is fetched or built."""
     services, refs = check_request(cfg, service_names, ref_values, env, platform)
@@ -239,7 +264,9 @@ def build(
         on_event("*", "resolved", f"{repo} {r.ref} → {r.sha[:12]} ({r.kind})")
     image_jobs = plan(cfg, services, resolved, env, platform)
     outcomes = run_builds(client, image_jobs, resolved, cache_root, auth=auth, push=push, force=force,
-                          platform=platform, jobs=jobs, on_event=on_event)  # fmt: skip
+                          platform=platform, jobs=jobs, on_event=on_event, previous=seeds.previous_images(cfg.state_dir),
+                          builder_kind=lambda: layer_cache.builder_kind((buildx or seeds.buildx_available)()),
+                          no_cache=no_cache)  # fmt: skip
     result_manifest = manifest_for(image_jobs, outcomes, env)
     path = manifests.save(cfg.state_dir, result_manifest)
     return BuildResult(result_manifest, outcomes, path)

@@ -69,7 +69,8 @@ def test_actionlint_finds_what_it_should(tmp_path):
 # ---- each damso step of the workflow's jobs, in the environment its job gives it -------------
 
 RUNNER_PATH = "/usr/bin:/bin"  # a hosted runner's system directories; no terraform among them
-GITHUB = {"ref_name": "v1.2.3", "run_id": "4242", "event_name": "push"}
+GITHUB = {"ref_name": "v1.2.3", "run_id": "4242", "event_name": "push", "token": "fake-github-token",
+          "repository": "namanmoo-damso/damso-ops"}
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 DOCTOR_CHECKS = {
     "build": ["config", "git", "source repositories", "docker", "registry credentials"],

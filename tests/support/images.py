@@ -39,3 +39,24 @@ def ensure_busybox_image(client, name: str = "local/busybox:1") -> str:
     client.api.import_image_from_data(busybox_tar(), repository=repo, tag=tag)
     client.images.get(name)
     return name
+
+
+def remove_images(client, prefix: str) -> None:
+    """Remove every tag and digest reference under prefix (host/namespace/); an image left
+    without references goes, with the intermediate layers only it uses. Removal is by reference,
+    never by id: an image that another image (anyone's, from the shared layer cache) builds on
+    stays as an unnamed layer of that image, and nothing of anyone else's is touched."""
+    import docker.errors
+
+    def ours(image) -> list[str]:
+        return [ref for ref in image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", []) if ref.startswith(prefix)]
+
+    for image in client.images.list():
+        for ref in ours(image):
+            try:
+                client.images.remove(ref)
+            except docker.errors.ImageNotFound:
+                pass
+    left = [ref for image in client.images.list(all=True) for ref in ours(image)]
+    if left:
+        raise RuntimeError(f"images still in the engine after removal: {', '.join(left)}")
