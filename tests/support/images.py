@@ -48,15 +48,15 @@ def remove_images(client, prefix: str) -> None:
     stays as an unnamed layer of that image, and nothing of anyone else's is touched."""
     import docker.errors
 
-    def ours(image) -> list[str]:
-        return [ref for ref in image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", []) if ref.startswith(prefix)]
+    def ours(summary: dict) -> list[str]:  # the list call's summaries: no inspect, which races other removals
+        return [ref for ref in (summary.get("RepoTags") or []) + (summary.get("RepoDigests") or []) if ref.startswith(prefix)]
 
-    for image in client.images.list():
-        for ref in ours(image):
+    for summary in client.api.images():
+        for ref in ours(summary):
             try:
                 client.images.remove(ref)
             except docker.errors.ImageNotFound:
                 pass
-    left = [ref for image in client.images.list(all=True) for ref in ours(image)]
+    left = [ref for summary in client.api.images(all=True) for ref in ours(summary)]
     if left:
         raise RuntimeError(f"images still in the engine after removal: {', '.join(left)}")
