@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from damso_ops import values
 from damso_ops.config.fields import (
@@ -80,6 +80,23 @@ class Data(Model):
     redis_tls_off_reason: str = Field(default="", description="why Redis runs without TLS (required when redis_tls = false)")
 
 
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+def _retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{days} is not a CloudWatch Logs retention; use one of {', '.join(map(str, LOG_RETENTION_DAYS))} (days)")
+    return days
+
+
+class Logs(Model):
+    """Where the containers' logs go (damso logs): CloudWatch Logs, one group per role."""
+
+    cloudwatch: bool = Field(default=True, description="containers log to CloudWatch Logs (false: only on the host, and in reports)")
+    retention_days: Annotated[int, AfterValidator(_retention)] = Field(
+        default=30, description="how long each role's log group keeps lines (a CloudWatch Logs retention value)")
+
+
 class Environment(Model):
     region: Region = "ap-northeast-2"
     availability_zones: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+[a-z]$")]] = Field(
@@ -90,6 +107,7 @@ class Environment(Model):
     certificate_arn: Annotated[str, _checked(values.certificate_arn)] = Field(default="", description="ACM certificate for the edge stack")
     sandbox: bool = Field(default=False, description="run against damso's embedded AWS emulator")
     flow_logs: bool = Field(default=True, description="VPC flow logs to CloudWatch Logs (kept a year)")
+    logs: Logs = Field(default=Logs(), description="the containers' logs: CloudWatch Logs on or off, and how long kept")
     host_imds_url: str = Field(
         default="", pattern=r"^(https?://[A-Za-z0-9.:\[\]-]+)?$",
         description="sandbox only: the instance metadata service (IMDSv2) the hosts' user-data points them at, "

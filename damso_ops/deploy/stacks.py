@@ -89,6 +89,8 @@ def inputs(
             metadata_hop_limit=2 if role.aws.containers else 1,
             managed_policy_arns=list(role.aws.managed_policies),
             extra_policy_statements=[{"actions": list(s.actions), "resources": list(s.resources)} for s in role.aws.statements],
+            cloudwatch_logs=env.logs.cloudwatch,
+            log_retention_days=env.logs.retention_days,
         )
     if stack == "livekit":
         lk = env.livekit

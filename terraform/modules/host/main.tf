@@ -10,6 +10,8 @@ locals {
   account    = data.aws_caller_identity.current.account_id
   bucket     = "arn:${local.arn}:s3:::${var.artifact_bucket}"
   ssm_path   = "arn:${local.arn}:ssm:${local.region}:${local.account}:parameter/damso/${var.env}/${var.role}"
+  log_group  = "/damso/${var.project}-${var.env}/${var.role}" # damso_ops/deploy/container_logs.py names it the same
+  log_arn    = "arn:${local.arn}:logs:${local.region}:${local.account}:log-group:${local.log_group}"
   public_ips = [for i, instance in aws_instance.this : var.associate_eip ? aws_eip.this[i].public_ip : instance.public_ip]
   ssh_rules  = length(var.ssh_cidrs) == 0 ? [] : [{ description = "ssh", protocol = "tcp", from_port = 22, to_port = 22, cidr_blocks = var.ssh_cidrs }]
 }
@@ -56,14 +58,15 @@ resource "aws_iam_role" "this" {
 }
 
 # The host may read only its env's release prefix, write only its env's
-# reports, and read only its own role's parameters.
+# reports, read only its own role's parameters, and (its Docker engine's awslogs
+# driver) write log streams of its own role's log group only.
 resource "aws_iam_role_policy" "this" {
   name = "${local.name}-scoped"
   role = aws_iam_role.this.id
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "ReadRelease"
         Effect   = "Allow"
@@ -96,8 +99,31 @@ resource "aws_iam_role_policy" "this" {
         Resource  = "arn:${local.arn}:kms:${local.region}:${local.account}:key/*"
         Condition = { StringEquals = { "kms:ViaService" = "ssm.${local.region}.amazonaws.com" } }
       },
-    ]
+      ], var.cloudwatch_logs ? [{
+        Sid      = "WriteOwnLogStreams"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = [local.log_arn, "${local.log_arn}:log-stream:*"]
+    }] : [])
   })
+}
+
+# The role's containers log here through the awslogs driver, one stream per instance and container.
+resource "aws_cloudwatch_log_group" "containers" {
+  # checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts log data at rest with its own key; a customer-managed KMS key per role adds cost and key administration for no reader we need to exclude. Known secret values are masked when damso shows lines.
+  # checkov:skip=CKV_AWS_338:Retention is the environment's choice (logs.retention_days, default 30 days): application logs are for operating the service, not an audit trail.
+  count = var.cloudwatch_logs ? 1 : 0
+
+  name              = local.log_group
+  retention_in_days = var.log_retention_days
+  tags              = local.tags
+}
+
+# The SSM agent (shipped on Ubuntu and Deep Learning AMIs) registers the instance, so that
+# damso exec runs commands through SSM Run Command without SSH.
+resource "aws_iam_role_policy_attachment" "ssm" {
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${local.arn}:iam::aws:policy/AmazonSSMManagedInstanceCore"
 }
 
 # What the role's own containers need beyond damso's (e.g. Bedrock for the api):

@@ -42,3 +42,8 @@ output "ingress_rules" {
   description = "The ingress rules of the host's security group (the role's ports, and SSH when ssh_cidrs is set)."
   value       = aws_security_group.this.ingress
 }
+
+output "log_group" {
+  description = "The role's CloudWatch Logs group (empty when cloudwatch_logs is false)."
+  value       = var.cloudwatch_logs ? aws_cloudwatch_log_group.containers[0].name : ""
+}

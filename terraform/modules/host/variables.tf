@@ -144,6 +144,23 @@ variable "extra_policy_statements" {
   }
 }
 
+variable "cloudwatch_logs" {
+  description = "Make the role's log group (containers log to it with Docker's awslogs driver) and let the host write its streams."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "How long the role's log group keeps lines (a CloudWatch Logs retention value)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)."
+  }
+}
+
 variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)

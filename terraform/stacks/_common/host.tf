@@ -20,4 +20,6 @@ module "host" {
   metadata_hop_limit      = var.metadata_hop_limit
   managed_policy_arns     = var.managed_policy_arns
   extra_policy_statements = var.extra_policy_statements
+  cloudwatch_logs         = var.cloudwatch_logs
+  log_retention_days      = var.log_retention_days
 }

@@ -25,3 +25,7 @@ output "private_ips" {
 output "public_ips" {
   value = module.host.public_ips
 }
+
+output "log_group" {
+  value = module.host.log_group
+}

@@ -85,3 +85,15 @@ variable "extra_policy_statements" {
   description = "Allow statements for the role's instance (from the role in damso.toml)."
   default     = []
 }
+
+variable "cloudwatch_logs" {
+  type        = bool
+  description = "The role's containers log to a CloudWatch Logs group of its own (logs.cloudwatch in damso.toml)."
+  default     = true
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "How long the role's log group keeps lines (logs.retention_days in damso.toml)."
+  default     = 30
+}

@@ -197,3 +197,54 @@ run "several_instances_spread_over_the_subnets" {
     error_message = "instance_count must make that many instances (and no Elastic IP without associate_eip)."
   }
 }
+
+run "container_logs_group_and_ssm_agent" {
+  command = apply
+
+  assert {
+    condition     = aws_cloudwatch_log_group.containers[0].name == "/damso/damso-prod/api" && aws_cloudwatch_log_group.containers[0].retention_in_days == 30
+    error_message = "One log group per environment and role, kept 30 days by default."
+  }
+
+  assert {
+    condition = one([for st in jsondecode(aws_iam_role_policy.this.policy).Statement : st if st.Sid == "WriteOwnLogStreams"]) == {
+      Sid      = "WriteOwnLogStreams"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = [
+        "arn:aws:logs:ap-northeast-2:123456789012:log-group:/damso/damso-prod/api",
+        "arn:aws:logs:ap-northeast-2:123456789012:log-group:/damso/damso-prod/api:log-stream:*",
+      ]
+    }
+    error_message = "The host may create and write log streams of its own group, nothing else in CloudWatch Logs."
+  }
+
+  assert {
+    condition     = aws_iam_role_policy_attachment.ssm.policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    error_message = "The SSM agent's managed policy must be attached (damso exec)."
+  }
+
+  assert {
+    condition     = output.log_group == "/damso/damso-prod/api"
+    error_message = "The log group is an output (damso logs reads it from the state)."
+  }
+}
+
+run "cloudwatch_logs_off" {
+  command = apply
+
+  variables {
+    cloudwatch_logs    = false
+    log_retention_days = 365
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_log_group.containers) == 0 && output.log_group == ""
+    error_message = "No log group when CloudWatch Logs is off."
+  }
+
+  assert {
+    condition     = length([for st in jsondecode(aws_iam_role_policy.this.policy).Statement : st if startswith(st.Sid, "WriteOwnLog")]) == 0
+    error_message = "No CloudWatch Logs permission when it is off."
+  }
+}
