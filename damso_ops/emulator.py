@@ -11,6 +11,7 @@ application runs one request at a time. Started by damso_ops.sandbox.ensure.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -19,11 +20,19 @@ import threading
 from moto.moto_server import werkzeug_app
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
+from damso_ops.deploy.container_logs import CREDENTIALS_PATH
+
 # moto's own server keeps S3 metadata headers whose names hold underscores with a request
 # handler that only newer moto has. Older moto (as 5.2.1, which pyproject allows) has none: its
 # server uses werkzeug's, as this falls back to. `make test-lowest` runs a sandbox deploy
 # at the lowest moto, so this fallback is tested, not only the newest path.
 REQUEST_HANDLER = getattr(werkzeug_app, "MotoRequestHandler", WSGIRequestHandler)
+
+
+# Where the Docker engine's awslogs driver takes credentials for the emulator (see
+# damso_ops/deploy/container_logs.py): fake keys, which moto accepts as it accepts any.
+CREDENTIALS = json.dumps({"AccessKeyId": "damso-sandbox", "SecretAccessKey": "damso-sandbox",
+                          "Token": "damso-sandbox", "Expiration": "2099-01-01T00:00:00Z"}).encode()  # fmt: skip
 
 
 class OneAtATime:
@@ -34,6 +43,9 @@ class OneAtATime:
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == CREDENTIALS_PATH and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(CREDENTIALS)))])
+            return [CREDENTIALS]
         with self.lock:
             result = self.app(environ, start_response)
             try:

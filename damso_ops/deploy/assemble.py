@@ -19,7 +19,8 @@ def release(target: Target, request: DeployRequest, outputs: StackOutputs, store
     jenv = render.template_env(target.cfg)
     hooks = livekit_keys.webhook_urls(env, store.added_webhooks()) if livekit_keys.ROLE in request.roles else []
     files = {
-        r: render.render_files(target.cfg, target.env_name, r, env.roles[r], request.images, outputs, store.bucket, jenv, hooks)
+        r: render.render_files(target.cfg, target.env_name, r, env.roles[r], request.images, outputs, store.bucket, jenv, hooks,
+                               aws_endpoint=target.aws.endpoint_url)
         for r in request.roles
     }
     image_info = request.image_info()

@@ -211,7 +211,8 @@ def role_files(cfg: Config, env_name: str, role_name: str, out: Outputs, images:
     role = cfg.environments[env_name].roles[role_name]
     bucket = str(out.values["shared"]["artifact_bucket"])
     jenv = jenv or render.template_env(cfg)
-    release = render.render_files(cfg, env_name, role_name, role, images, out.values, bucket, jenv, webhook_urls)
+    release = render.render_files(cfg, env_name, role_name, role, images, out.values, bucket, jenv, webhook_urls,
+                                  aws_endpoint=aws_endpoint)
     files = [HostFile(name, text, RELEASE) for name, text in release.items()]
     files += [HostFile(name[: -len(render.FILLED_SUFFIX)], filled(text, env_name, role_name), HOST)
               for name, text in release.items() if name.endswith(render.FILLED_SUFFIX)]  # fmt: skip

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from damso_ops import paths
 from damso_ops.config import Config, Role
-from damso_ops.deploy import livekit_keys
+from damso_ops.deploy import container_logs, livekit_keys
 from damso_ops.errors import ConfigError, DamsoError
 
 REF = re.compile(r"\$\{([a-z0-9_-]+)\.([a-z0-9_]+)\}")
@@ -120,9 +120,11 @@ def render_files(
     bucket: str,
     jenv=None,
     webhook_urls: Sequence[str] = (),
+    aws_endpoint: str | None = None,
 ) -> dict[str, str]:
     """The role's release artifacts: compose.yml and its non-secret env file, and for
-    the livekit role livekit.yaml.in (plus a Caddyfile with TLS on)."""
+    the livekit role livekit.yaml.in (plus a Caddyfile with TLS on). aws_endpoint: a
+    sandbox's emulator, where its containers' logs go (container_logs.py)."""
     key = f"environments.{env_name}.roles.{role_name}"
     values = {k: substitute(v, outputs, f"{key}.env.{k}") for k, v in role.env.items()}
     missing = [s for s in role.services if s not in images]
@@ -133,7 +135,8 @@ def render_files(
         )
     context = _context(cfg, env_name, role_name, role, bucket)
     env = cfg.environments[env_name]
-    context.update(images={s: images[s] for s in role.services}, vars=values, livekit=env.livekit)
+    context.update(images={s: images[s] for s in role.services}, vars=values, livekit=env.livekit,
+                   logging=container_logs.compose_logging(cfg, env_name, role_name, aws_endpoint))  # fmt: skip
     jenv = jenv or template_env(cfg)
     name = role.compose_template or f"compose/{role_name}.yml.j2"
     files = {"compose.yml": _render(jenv, name, key, cfg, context), ENV_FILE: env_file_text(values)}

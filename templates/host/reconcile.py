@@ -259,6 +259,7 @@ class Host:
         self.health_timeout = 600.0
         self.project = os.environ.get("DAMSO_COMPOSE_PROJECT") or f"damso-{self.env}-{self.role}"
         self.instance = instance_id()
+        os.environ["DAMSO_INSTANCE_ID"] = self.instance  # compose names each container's log stream with it
         session = boto3.session.Session(region_name=os.environ.get("AWS_REGION"))
         self.s3 = client(session, "s3")
         self.ssm = client(session, "ssm")

@@ -60,6 +60,7 @@ def test_role_stack_inputs_come_from_config_and_shared_outputs():
         "artifact_bucket": "b", "role": "api", "subnet_id": "priv", "subnet_ids": ["priv"], "instance_count": 1,
         "ami_id": "ami-1", "instance_type": "t3.medium", "volume_size": 30, "user_data": "#!/bin/bash", "ssh_cidrs": [],
         "metadata_hop_limit": 1, "managed_policy_arns": [], "extra_policy_statements": [],
+        "cloudwatch_logs": True, "log_retention_days": 30,
     }  # fmt: skip
     livekit = stacks.inputs(c, "prod", "livekit", {"shared": SHARED}, {"livekit": ""})
     assert livekit["subnet_id"] == "pub-a" and livekit["subnet_ids"] == ["pub-a", "pub-c"]  # LiveKit is public
