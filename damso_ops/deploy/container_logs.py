@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from damso_ops.config import Config
 
+FLUSH = 2  # seconds: the engine sends a container's lines at least this often (Docker's default: 5)
 MAX_BUFFER = "4m"  # per container; at ~200 bytes a line, some 20,000 lines waiting for CloudWatch
 STREAM_INSTANCE = "${DAMSO_INSTANCE_ID:-unknown}"  # compose interpolation, on the host
 CREDENTIALS_PATH = "/damso-sandbox/awslogs-credentials"
@@ -64,6 +65,7 @@ def driver(cfg: Config, env_name: str, role: str, service: str, aws_endpoint: st
         "awslogs-region": env.region,
         "awslogs-group": log_group(cfg.project.name, env_name, role),
         "awslogs-stream": stream_name(STREAM_INSTANCE, service),
+        "awslogs-force-flush-interval-seconds": str(FLUSH),
         "mode": "non-blocking",
         "max-buffer-size": MAX_BUFFER,
     }

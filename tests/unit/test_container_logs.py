@@ -51,6 +51,7 @@ def test_every_service_of_the_example_logs_to_its_roles_group_one_stream_per_ins
                     "awslogs-region": env.region,
                     "awslogs-group": f"/damso/{cfg.project.name}-{env_name}/{role}",
                     "awslogs-stream": "${DAMSO_INSTANCE_ID:-unknown}/" + name,
+                    "awslogs-force-flush-interval-seconds": "2",
                     "mode": "non-blocking",
                     "max-buffer-size": container_logs.MAX_BUFFER,
                 }}, (env_name, role, name)  # fmt: skip
