@@ -183,6 +183,9 @@ def _register() -> None:
     app.command("rollback", help=operate.ROLLBACK_HELP, epilog=operate.ROLLBACK_EPILOG)(operate.rollback)
     app.command("logs", help=operate.LOGS_HELP, epilog=operate.LOGS_EPILOG)(operate.logs)
     app.command("unlock", help=operate.UNLOCK_HELP, epilog=operate.UNLOCK_EPILOG)(operate.unlock)
+    from damso_ops.cli import remote
+
+    app.command("exec", help=remote.HELP, epilog=remote.EPILOG)(remote.exec_command)
 
 
 _register()

@@ -58,7 +58,7 @@ resource "aws_iam_role" "this" {
 }
 
 # The host may read only its env's release prefix, write only its env's
-# reports, read only its own role's parameters, and (its Docker engine's awslogs
+# reports and exec output, read only its own role's parameters, and (its Docker engine's awslogs
 # driver) write log streams of its own role's log group only.
 resource "aws_iam_role_policy" "this" {
   name = "${local.name}-scoped"
@@ -98,6 +98,19 @@ resource "aws_iam_role_policy" "this" {
         Action    = "kms:Decrypt"
         Resource  = "arn:${local.arn}:kms:${local.region}:${local.account}:key/*"
         Condition = { StringEquals = { "kms:ViaService" = "ssm.${local.region}.amazonaws.com" } }
+      },
+      {
+        # damso exec: the SSM agent writes each command's output here (and checks the bucket's encryption first)
+        Sid      = "WriteExecOutput"
+        Effect   = "Allow"
+        Action   = "s3:PutObject"
+        Resource = "${local.bucket}/${var.env}/exec/*"
+      },
+      {
+        Sid      = "ExecOutputBucketEncryption"
+        Effect   = "Allow"
+        Action   = "s3:GetEncryptionConfiguration"
+        Resource = local.bucket
       },
       ], var.cloudwatch_logs ? [{
         Sid      = "WriteOwnLogStreams"

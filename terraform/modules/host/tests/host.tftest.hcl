@@ -220,6 +220,11 @@ run "container_logs_group_and_ssm_agent" {
   }
 
   assert {
+    condition     = one([for st in jsondecode(aws_iam_role_policy.this.policy).Statement : st.Resource if st.Sid == "WriteExecOutput"]) == "arn:aws:s3:::damso-prod-artifacts/prod/exec/*"
+    error_message = "The SSM agent may write damso exec's output under the env's exec prefix only."
+  }
+
+  assert {
     condition     = aws_iam_role_policy_attachment.ssm.policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
     error_message = "The SSM agent's managed policy must be attached (damso exec)."
   }
