@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from datetime import datetime, timezone
@@ -117,3 +118,19 @@ def test_since_and_grep_narrow_it(logsbox):
 def test_docker_logs_still_works_on_the_host(logsbox):
     a = sorted(logsbox.containers)[0]
     assert logsbox.containers[a].logs().decode().splitlines() == ["started", "one from a", "three from a"]
+
+
+def test_the_script_damso_exec_sends_runs_on_a_sandbox_host(logsbox):
+    """What the SSM agent would run (the emulator runs nothing), run here with the files the host's
+    reconcile unit left: in the container through this machine's compose, and on the host."""
+    from damso_ops.operate import remote
+
+    a = sorted(logsbox.containers)[0]
+    env = {**os.environ, "DOCKER_HOST": logsbox.env["DOCKER_HOST"], "DAMSO_ENV": ENV, "DAMSO_ROLE": "api",
+           "DAMSO_WORKDIR": str(logsbox.root / ".damso" / "sandbox" / "hosts" / a),
+           "DAMSO_COMPOSE_PROJECT": logsbox.containers[a].labels["com.docker.compose.project"]}  # fmt: skip
+    inside = subprocess.run(["sh", "-c", remote.host_script(["/bin/busybox", "sh", "-c", "echo in $HOSTNAME; exit 3"], "app")],
+                            env=env, capture_output=True, text=True)  # fmt: skip
+    assert (inside.returncode, inside.stdout) == (3, f"in {logsbox.containers[a].attrs['Config']['Hostname']}\n"), inside.stderr
+    host = subprocess.run(["sh", "-c", remote.host_script(["sh", "-c", "pwd; exit 4"])], env=env, capture_output=True, text=True)
+    assert (host.returncode, host.stdout) == (4, "/\n")
