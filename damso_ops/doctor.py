@@ -120,6 +120,40 @@ def aws_probe(cfg, env_name: str | None) -> str:
     return f"account {identity['Account']} as {identity['Arn']} in {', '.join(regions)}"
 
 
+def ssm_probe(cfg, env_name: str) -> str:
+    """Which of env_name's deployed instances the SSM agent registered: damso exec reaches only those.
+    Not a failure (a deploy needs no SSM): the line says which ones it cannot reach."""
+    from damso_ops.deploy.target import connect as target_of
+    from damso_ops.operate.deployed import find_deployed
+
+    if cfg.environment(env_name).sandbox:
+        return f"{env_name}: sandbox, the emulator records damso exec's commands and runs none"
+    target = target_of(cfg, env_name)
+    try:
+        where = find_deployed(target)
+    except DamsoError:
+        return f"{env_name} is not deployed yet: no instance to check"
+    roles = {h["instance_id"]: role for role, hosts in where.hosts.items() for h in hosts}
+    return ssm_detail(roles, registered(target.aws.client("ssm"), sorted(roles)))
+
+
+def registered(ssm, ids: list[str]) -> set[str]:
+    """The instances among ids that the SSM agent registered (online or not)."""
+    found: set[str] = set()
+    for chunk in (ids[i:i + 50] for i in range(0, len(ids), 50)):
+        pages = ssm.get_paginator("describe_instance_information").paginate(Filters=[{"Key": "InstanceIds", "Values": chunk}])
+        found.update(info["InstanceId"] for page in pages for info in page.get("InstanceInformationList", []))
+    return found
+
+
+def ssm_detail(roles: dict[str, str], found: set[str]) -> str:
+    missing = [f"{i} ({roles[i]})" for i in sorted(roles) if i not in found]
+    if not missing:
+        return f"every instance ({len(roles)}) is registered with SSM: damso exec reaches them"
+    return (f"{len(roles) - len(missing)} of {len(roles)} instances registered with SSM; not registered: "
+            f"{', '.join(missing)}: damso exec cannot reach them (the SSM agent must run and reach SSM)")  # fmt: skip
+
+
 # ---- the checks of each purpose -------------------------------------------------------------
 
 
@@ -161,4 +195,6 @@ def run_checks(load_config: Callable[[], object], purpose: str | None = None, en
             _check("terraform", terraform_probe),
             _check("aws credentials", with_config(aws_probe, env_name)),
         ]
+        if env_name is not None:
+            checks.append(_check("ssm agents", with_config(ssm_probe, env_name)))
     return checks

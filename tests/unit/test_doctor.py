@@ -100,10 +100,29 @@ def test_build_checks_git_sources_docker_and_registry_never_terraform_or_aws(mak
 def test_deploy_checks_terraform_and_aws_credentials_in_the_envs_region(make_config, probes, aws):
     cfg = make_config("")
     checks = doctor.run_checks(lambda: cfg, "deploy", "prod")
-    assert names(checks) == ["config", "terraform", "aws credentials"] and probes == ["terraform"]
+    assert names(checks) == ["config", "terraform", "aws credentials", "ssm agents"] and probes == ["terraform"]
     assert all(c.ok for c in checks), checks
     assert checks[0].detail.endswith("; prod is in us-east-1")
     assert checks[2].detail == f"account {ACCOUNT} as arn:aws:sts::{ACCOUNT}:user/moto in us-east-1"
+    assert checks[3].detail == "prod is not deployed yet: no instance to check"
+    assert names(doctor.run_checks(lambda: cfg, "deploy")) == ["config", "terraform", "aws credentials"]
+
+
+def test_deploy_says_which_instances_ssm_does_not_know():
+    class Ssm:  # moto has no DescribeInstanceInformation
+        def get_paginator(self, name):
+            assert name == "describe_instance_information"
+            return self
+
+        def paginate(self, Filters):  # noqa: N803
+            assert Filters == [{"Key": "InstanceIds", "Values": ["i-a", "i-b", "i-c"]}]
+            return [{"InstanceInformationList": [{"InstanceId": "i-b"}]}]
+
+    roles = {"i-a": "api", "i-b": "api", "i-c": "agent"}
+    assert doctor.ssm_detail(roles, doctor.registered(Ssm(), sorted(roles))) == (
+        "1 of 3 instances registered with SSM; not registered: i-a (api), i-c (agent): damso exec cannot reach them "
+        "(the SSM agent must run and reach SSM)")  # fmt: skip
+    assert doctor.ssm_detail({"i-b": "api"}, {"i-b"}) == "every instance (1) is registered with SSM: damso exec reaches them"
 
 
 def test_deploy_without_credentials_fails_with_one_sentence(make_config, probes, aws, monkeypatch):
@@ -121,16 +140,17 @@ def test_a_sandbox_needs_no_aws_credentials(make_config, probes, monkeypatch):
     cfg = make_config(SANDBOX_TOML)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    (config_check, _, aws_check) = doctor.run_checks(lambda: cfg, "deploy", "lab")
+    (config_check, _, aws_check, ssm_check) = doctor.run_checks(lambda: cfg, "deploy", "lab")
     assert config_check.ok and config_check.detail.endswith("; lab is a sandbox")
     assert aws_check.ok and aws_check.detail == "lab: sandbox, the embedded emulator needs no AWS credentials"
+    assert ssm_check.ok and ssm_check.detail == "lab: sandbox, the emulator records damso exec's commands and runs none"
 
 
 def test_an_unknown_environment_or_a_broken_config_fails_the_config_check(make_config, probes):
     cfg = make_config("")
     checks = doctor.run_checks(lambda: cfg, "deploy", "nope")
-    assert [c.ok for c in checks] == [False, True, False]
-    assert checks[0].detail.startswith("Unknown environment 'nope'") and checks[2].detail == checks[0].detail
+    assert [c.ok for c in checks] == [False, True, False, False]
+    assert checks[0].detail.startswith("Unknown environment 'nope'") and checks[2].detail == checks[3].detail == checks[0].detail
 
     def broken():
         raise DamsoError("damso.toml: registry.host: field required")
@@ -145,7 +165,7 @@ def test_cli_for_and_env_and_json(make_config, probes, aws):
     result = CliRunner().invoke(app, ["--config", str(cfg.path), "doctor", "--for", "deploy", "--env", "prod", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["ok"] is True and [c["name"] for c in data["checks"]] == ["config", "terraform", "aws credentials"]
+    assert data["ok"] is True and [c["name"] for c in data["checks"]] == ["config", "terraform", "aws credentials", "ssm agents"]
     wrong = CliRunner().invoke(app, ["--config", str(cfg.path), "doctor", "--for", "test"])
     assert wrong.exit_code == 2 and "'test' is not one of 'build', 'deploy'" in wrong.output
 
