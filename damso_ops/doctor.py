@@ -134,7 +134,12 @@ def ssm_probe(cfg, env_name: str) -> str:
     except DamsoError:
         return f"{env_name} is not deployed yet: no instance to check"
     roles = {h["instance_id"]: role for role, hosts in where.hosts.items() for h in hosts}
-    return ssm_detail(roles, registered(target.aws.client("ssm"), sorted(roles)))
+    try:
+        found = registered(target.aws.client("ssm"), sorted(roles))
+    except Exception as exc:  # noqa: BLE001 - a deploy needs no SSM: say it, do not fail the job
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        return f"could not ask SSM which instances it knows ({code}): damso exec needs ssm:DescribeInstanceInformation to say"
+    return ssm_detail(roles, found)
 
 
 def registered(ssm, ids: list[str]) -> set[str]:
