@@ -138,7 +138,7 @@ def ssm_probe(cfg, env_name: str) -> str:
         found = registered(target.aws.client("ssm"), sorted(roles))
     except Exception as exc:  # noqa: BLE001 - a deploy needs no SSM: say it, do not fail the job
         code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-        return f"could not ask SSM which instances it knows ({code}): damso exec needs ssm:DescribeInstanceInformation to say"
+        return f"could not ask SSM which instances it knows ({code}); saying which ones damso exec reaches needs ssm:DescribeInstanceInformation"
     return ssm_detail(roles, found)
 
 
