@@ -16,7 +16,9 @@ from damso_ops.aws import AwsEndpoint, explain
 from damso_ops.images import builder, sources
 from damso_ops.images.engine import connect
 from damso_ops.deploy import planning
+from damso_ops.deploy.target import connect as target_of
 from damso_ops.errors import CommandError, DamsoError
+from damso_ops.operate.deployed import find_deployed
 from damso_ops.runner import run
 
 PURPOSES = ("build", "deploy")
@@ -123,9 +125,6 @@ def aws_probe(cfg, env_name: str | None) -> str:
 def ssm_probe(cfg, env_name: str) -> str:
     """Which of env_name's deployed instances the SSM agent registered: damso exec reaches only those.
     Not a failure (a deploy needs no SSM): the line says which ones it cannot reach."""
-    from damso_ops.deploy.target import connect as target_of
-    from damso_ops.operate.deployed import find_deployed
-
     if cfg.environment(env_name).sandbox:
         return f"{env_name}: sandbox, the emulator records damso exec's commands and runs none"
     target = target_of(cfg, env_name)
