@@ -208,9 +208,9 @@ run "container_logs_group_and_ssm_agent" {
 
   assert {
     condition = one([for st in jsondecode(aws_iam_role_policy.this.policy).Statement : st if st.Sid == "WriteOwnLogStreams"]) == {
-      Sid      = "WriteOwnLogStreams"
-      Effect   = "Allow"
-      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Sid    = "WriteOwnLogStreams"
+      Effect = "Allow"
+      Action = ["logs:CreateLogStream", "logs:PutLogEvents"]
       Resource = [
         "arn:aws:logs:ap-northeast-2:123456789012:log-group:/damso/damso-prod/api",
         "arn:aws:logs:ap-northeast-2:123456789012:log-group:/damso/damso-prod/api:log-stream:*",
