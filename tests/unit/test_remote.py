@@ -56,7 +56,7 @@ def test_the_exact_ssm_call_and_each_hosts_whole_output_read_back(aws):
     agent = Agent(ssm, s3, {"i-a": (long_output, "", 0), "i-b": ("", "boom\n", 3)})
     result = remote.run(agent, s3, ARTIFACTS, "prod", "api", ["i-a", "i-b"], ["sh", "-c", "echo it's $HOME"], interval=0)
     (command,) = ssm.list_commands(CommandId=result.command_id)["Commands"]
-    assert command["DocumentName"] == "AWS-RunShellScript" and command["InstanceIds"] == ["i-a", "i-b"]
+    assert command["DocumentName"] == "AWS-RunShellScript" and sorted(command["InstanceIds"]) == ["i-a", "i-b"]  # moto keeps a set
     assert command["Parameters"] == {"commands": ["cd / && exec sh -c 'echo it'\"'\"'s $HOME'\n"], "executionTimeout": ["600"]}
     assert (command["OutputS3BucketName"], command["OutputS3KeyPrefix"]) == (ARTIFACTS, "prod/exec")
     assert command["Comment"] == "damso exec prod api: sh -c 'echo it'\"'\"'s $HOME'"
@@ -126,7 +126,7 @@ def test_exec_cli_one_line_a_host_and_the_call_in_json(target, monkeypatch):
     data = json.loads(result.stdout)
     assert [(h["instance_id"], h["exit_code"], h["ok"]) for h in data["hosts"]] == [("i-a", 0, True), ("i-b", 0, True)]
     (command,) = ssm.list_commands(CommandId=data["command_id"])["Commands"]
-    assert command["InstanceIds"] == ["i-a", "i-b"] and command["OutputS3KeyPrefix"] == "prod/exec"
+    assert sorted(command["InstanceIds"]) == ["i-a", "i-b"] and command["OutputS3KeyPrefix"] == "prod/exec"
     result = damso(target, "api", "--instance", "i-b", "--", "uptime")
     assert result.exit_code == 0 and result.stdout.splitlines()[-1] == "i-b: exit 0"
     result = damso(target, "api", "--", "uptime")
