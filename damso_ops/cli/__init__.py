@@ -176,12 +176,12 @@ def _register() -> None:
 
     app.add_typer(livekit.app, name="livekit")
     app.command("doctor", help=doctor.HELP)(doctor.doctor)
-    from damso_ops.cli import operate
+    from damso_ops.cli import logs, operate
 
     app.command("status", help=operate.STATUS_HELP, epilog=operate.STATUS_EPILOG)(operate.status)
     app.command("releases", help=operate.RELEASES_HELP, epilog=operate.RELEASES_EPILOG)(operate.releases)
     app.command("rollback", help=operate.ROLLBACK_HELP, epilog=operate.ROLLBACK_EPILOG)(operate.rollback)
-    app.command("logs", help=operate.LOGS_HELP, epilog=operate.LOGS_EPILOG)(operate.logs)
+    app.command("logs", help=logs.LOGS_HELP, epilog=logs.LOGS_EPILOG)(logs.logs)
     app.command("unlock", help=operate.UNLOCK_HELP, epilog=operate.UNLOCK_EPILOG)(operate.unlock)
     from damso_ops.cli import remote
 

@@ -1,4 +1,4 @@
-"""damso status / releases / rollback / logs / unlock: parse options, call damso_ops.operate.status, render."""
+"""damso status / releases / rollback / unlock: parse options, call damso_ops.operate, render."""
 
 from __future__ import annotations
 
@@ -46,16 +46,6 @@ ROLLBACK_EPILOG = """\
   damso rollback sandbox --yes --converge-local\n
 Without a TTY (or with CI set) nothing is changed unless --yes is given."""
 
-LOGS_HELP = "A role's container logs from CloudWatch Logs, every instance merged in time order; or, without CloudWatch, from the hosts' reports."
-LOGS_EPILOG = """\
-[bold]Examples[/]\n
-  damso logs prod api                       the last 50 lines of each api container (last hour)\n
-  damso logs prod api -f                    and then every new line, from every instance\n
-  damso logs prod agent stt --since 2h --grep ERROR\n
-  damso logs prod api --instance i-0abc --json    one JSON object a line\n
-Each line: time, instance, container, message. Known secret values (the role's SSM parameters) are masked.
-With logs.cloudwatch = false the lines come from the hosts' last reports (once a minute, 50 a container)."""
-
 UNLOCK_HELP = "Remove an environment's deploy lock left by a killed deploy, rollback or destroy."
 UNLOCK_EPILOG = """\
 [bold]Examples[/]\n
@@ -76,7 +66,7 @@ def _short(value: str | None, n: int = 12) -> str:
     return value.split(":", 1)[1][:n] if value.startswith("sha256:") else value[:n]
 
 
-def _located(ctx: typer.Context, env: str, json_out: bool, converge_local: bool = False):
+def located(ctx: typer.Context, env: str, json_out: bool, converge_local: bool = False):
     """(deploy.Target, operate.Deployed) of env; --json also shapes error output."""
     from damso_ops.operate.deployed import find_deployed
 
@@ -96,7 +86,7 @@ def status(
     from damso_ops.operate import status as operate
     from damso_ops.redact import redact
 
-    target, where = _located(ctx, env, json_out)
+    target, where = located(ctx, env, json_out)
     if stale_after is None and not target.aws.emulated:
         stale_after = operate.STALE_AFTER  # hosts report every minute; the sandbox's only when converged
     lock_info = None
@@ -158,7 +148,7 @@ def releases(
     from damso_ops.deploy import releases as lib
     from damso_ops.operate import history
 
-    target, where = _located(ctx, env, json_out)
+    target, where = located(ctx, env, json_out)
     store = target.store(where.artifact_bucket)
     pruned = lib.prune(store) if prune else []
     entries = history.history(store, limit=limit)
@@ -215,7 +205,7 @@ def rollback(
     check_wait(wait, timeout)
     if to is not None and not re.fullmatch(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{10}", to):
         raise UsageError(f"--to {to!r} is not a release id (like 20260101T100000Z-1a2b3c4d5e).", hint=f"See 'damso releases {env}'.")
-    target, where = _located(ctx, env, json_out, converge_local)
+    target, where = located(ctx, env, json_out, converge_local)
     manifest, pointer = lib.rollback_target(target.store(where.artifact_bucket), to)
     current = (pointer or {}).get("release") or "none"
     ask(yes, f"Point {env} at {manifest['release']} (now {current})?", f"Refusing to roll back {env} without confirmation; pass --yes.")
@@ -225,102 +215,6 @@ def rollback(
     verb = f"rolled back from {result.previous} to" if result.changed else "already ran"
     health = "; healthy" if result.waited else "; not waited for"
     print_result(result.to_dict(), json_out, f"{env}: {verb} {result.release}{health}.")
-
-
-def logs(
-    ctx: typer.Context,
-    env: str = ENV_ARG,
-    role: str = typer.Argument(..., callback=not_empty, help="Role, e.g. api."),
-    service: Optional[str] = typer.Argument(None, callback=not_empty, help="Container (compose service) name; default: all of the role's."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep showing new lines, of every instance, in time order (Ctrl-C ends)."),
-    since: Optional[str] = typer.Option(None, "--since", callback=not_empty, help="From when: 30s, 10m, 2h, 1d ago or an ISO time (default: 1h)."),
-    grep: Optional[str] = typer.Option(None, "--grep", callback=not_empty, help="Only lines matching this CloudWatch Logs filter pattern (e.g. ERROR, '\"connection refused\"')."),
-    instance: Optional[str] = typer.Option(None, "--instance", callback=not_empty, help="Only this instance of the role (id)."),
-    lines: int = typer.Option(50, "--lines", "-n", min=0, max=10000, help="Last lines per container (0: all since --since; reports keep 50)."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON object a line."),
-) -> None:
-    from damso_ops.errors import UsageError
-
-    ctx.obj.json = json_out
-    cfg_env = ctx.obj.config().environment(env)
-    if role not in cfg_env.roles:  # before AWS: a typo is not a question for the state bucket
-        raise UsageError(f"Unknown role {role!r} in {env} (roles: {', '.join(sorted(cfg_env.roles)) or 'none'}).")
-    if not cfg_env.logs.cloudwatch and (follow or since or grep):
-        used = "--follow" if follow else "--since" if since else "--grep"
-        raise UsageError(f"{used} needs CloudWatch Logs, which {env} turns off (environments.{env}.logs.cloudwatch = false); "
-                         "without it, logs come from the hosts' last reports.")  # fmt: skip
-    import time
-
-    from damso_ops.operate import log_events
-
-    now = time.time()
-    start = log_events.parse_since(since, now) if since else log_events.since_default(now)
-    target, where = _located(ctx, env, json_out)
-    ids = [h["instance_id"] for h in where.hosts.get(role, [])]
-    if instance and instance not in ids:
-        raise UsageError(f"{role} in {env} has no instance {instance!r} (instances: {', '.join(ids) or 'none'}).")
-    if cfg_env.logs.cloudwatch:
-        from damso_ops.deploy.container_logs import log_group
-
-        reader = log_events.Reader(target.aws.client("logs"), log_group(ctx.obj.config().project.name, env, role),
-                                   [instance] if instance else None, service, grep)  # fmt: skip
-        if reader.exists():
-            log_events.register_secrets(target.aws.client("ssm"), env, role)
-            _cloudwatch_logs(reader, role, start, follow, lines, json_out)
-            return
-        if follow or since or grep:
-            raise UsageError(f"{role} in {env} has no log group {reader.group} yet; run 'damso deploy {env}' to make it.")
-        _note(f"{env}: no log group {reader.group} yet (run 'damso deploy {env}' to make it); "
-              "showing the lines hosts put in their last reports.")  # fmt: skip
-    else:
-        _note(f"{env}: CloudWatch Logs is off (environments.{env}.logs.cloudwatch = false); "
-              "showing the lines hosts put in their last reports.")  # fmt: skip
-    _report_logs(target, where, env, role, service, instance, lines, json_out)
-
-
-def _note(text: str) -> None:
-    from damso_ops.console import err
-
-    err().print(text, markup=False, highlight=False)
-
-
-def _cloudwatch_logs(reader, role: str, start: int, follow: bool, lines: int, json_out: bool) -> None:
-    import json
-
-    from damso_ops.console import out
-    from damso_ops.operate import log_events
-
-    found = log_events.follow(reader, start, lines) if follow else log_events.tail(reader.read(start), lines)
-    console = out()
-    try:
-        for line in found:
-            if json_out:
-                print(json.dumps(line.to_dict(role)), flush=True)
-            else:
-                console.print(line.text(), markup=False, highlight=False, soft_wrap=True)
-    except KeyboardInterrupt:  # the way to end --follow
-        return
-
-
-def _report_logs(target, where, env: str, role: str, service: str | None, instance: str | None, lines: int, json_out: bool) -> None:
-    """Today's source without CloudWatch: the last lines each host put in its report."""
-    from dataclasses import replace
-
-    from damso_ops.console import out, print_json
-    from damso_ops.operate import logs as lib
-    from damso_ops.redact import redact
-
-    if instance:
-        where = replace(where, hosts={**where.hosts, role: [h for h in where.hosts[role] if h["instance_id"] == instance]})
-    found = lib.logs(target.store(where.artifact_bucket), where, role, service, lines)
-    if json_out:
-        print_json({"env": env, "source": "reports", "containers": found})
-        return
-    console = out()
-    for c in found:
-        console.print(f"== {c['role']} {c['instance_id']} {c['container']} (report {c['time']}, release {c['release']})", markup=False)
-        for line in c["lines"]:
-            console.print(redact(line), markup=False, highlight=False)
 
 
 def unlock(

@@ -30,7 +30,7 @@ def exec_command(
     timeout: int = typer.Option(600, "--timeout", min=30, max=172800, help="Seconds the command may run on each host."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    from damso_ops.cli.operate import _located
+    from damso_ops.cli.operate import located
     from damso_ops.console import out, print_json
     from damso_ops.errors import UsageError
     from damso_ops.operate import log_events, remote
@@ -41,7 +41,7 @@ def exec_command(
         raise UsageError(f"Unknown role {role!r} in {env} (roles: {', '.join(sorted(roles)) or 'none'}).")
     if not command:
         raise UsageError(f"Give the command to run after --, e.g. damso exec {env} {role} -- uptime.")
-    target, where = _located(ctx, env, json_out)
+    target, where = located(ctx, env, json_out)
     instances = remote.targets(role, [h["instance_id"] for h in where.hosts.get(role, [])], instance, every)
     log_events.register_secrets(target.aws.client("ssm"), env, role)  # output is masked like logs
     result = remote.run(target.aws.client("ssm"), target.aws.client("s3"), where.artifact_bucket, env, role, instances,
