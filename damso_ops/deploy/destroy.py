@@ -26,12 +26,16 @@ def destroy(target: Target, stack_order: list[str], on_event: Event) -> list[str
     if not target.bucket_exists(bucket):
         raise DamsoError(f"{target.env_name} has no state bucket {bucket}: nothing to destroy.")
     ws = workspace.prepare(target.state_dir, target.env_name, target.aws, bucket, ["shared", *stack_order])
-    stackops.init(ws, "shared")
-    outputs = {"shared": stackops.outputs(ws, "shared")}
+    s3 = target.aws.client("s3")
+    outputs = {}  # every remaining stack's outputs, read from its state: a stack's inputs come from those it depends on
+    for stack in dict.fromkeys(["shared", *stacks.stack_names(target.env_name, target.env)]):
+        found = stackops.state_outputs(s3, bucket, target.env_name, stack)
+        if found is not None:
+            outputs[stack] = found
     no_user_data = {name: "" for name in target.env.roles}  # a destroy plan does not depend on it
     destroyed = []
     for stack in stack_order:
-        if stack != "shared" and not outputs["shared"]:  # never applied or destroyed: so is every stack in its VPC
+        if stack not in outputs or not outputs.get("shared"):  # never applied or destroyed (without shared: every stack in its VPC)
             on_event("destroy", f"{stack}: nothing to destroy")
             continue
         values = stacks.inputs(target.cfg, target.env_name, stack, outputs, no_user_data)

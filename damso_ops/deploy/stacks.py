@@ -107,6 +107,7 @@ def inputs(
     if stack == "data":
         clients = [role.stack_name(name) for name, role in env.roles.items() if _uses_data(role)]
         values.update(data_subnet_ids=shared["data_subnet_ids"], create_redis_parameter_group=not env.sandbox,
+                      db_deletion_protection=not env.sandbox,  # the emulated database holds nothing to protect
                       redis_tls=env.data.redis_tls,  # the stack's redis_url output is rediss:// or redis:// to match
                       client_security_group_ids=[outputs[s]["security_group_id"] for s in clients if s in outputs])  # fmt: skip
     if stack == "edge":
