@@ -21,7 +21,8 @@ def order(target: Target, only: list[str] | None) -> list[str]:
 
 
 def destroy(target: Target, stack_order: list[str], on_event: Event) -> list[str]:
-    """Destroy stacks in order (each one's inputs come from the remaining stacks' state)."""
+    """Destroy stacks in order, the stacks of a layer at once (each one's inputs come from the
+    remaining stacks' state)."""
     bucket = target.state_bucket
     if not target.bucket_exists(bucket):
         raise DamsoError(f"{target.env_name} has no state bucket {bucket}: nothing to destroy.")
@@ -34,16 +35,19 @@ def destroy(target: Target, stack_order: list[str], on_event: Event) -> list[str
             outputs[stack] = found
     no_user_data = {name: "" for name in target.env.roles}  # a destroy plan does not depend on it
     destroyed = []
-    for stack in stack_order:
-        if stack not in outputs or not outputs.get("shared"):  # never applied or destroyed (without shared: every stack in its VPC)
-            on_event("destroy", f"{stack}: nothing to destroy")
-            continue
-        values = stacks.inputs(target.cfg, target.env_name, stack, outputs, no_user_data)
-        summary = stackops.plan(ws, stack, values, destroy=True)
-        if summary.empty:
-            on_event("destroy", f"{stack}: nothing to destroy")
-            continue
-        on_event("destroy", f"{stack}: {summary.text()}")
-        stackops.apply(ws, stack)
-        destroyed.append(stack)
+    for layer in reversed(stacks.layers(stack_order)):  # the stacks of a layer depend on none of each other: at once
+        todo = []
+        for stack in [s for s in stack_order if s in layer]:
+            if stack not in outputs or not outputs.get("shared"):  # never applied or destroyed (without shared: every stack in its VPC)
+                on_event("destroy", f"{stack}: nothing to destroy")
+            else:
+                stackops.init(ws, stack)  # one at a time: an init rewrites the shared provider cache
+                todo.append(stack)
+        values = {s: stacks.inputs(target.cfg, target.env_name, s, outputs, no_user_data) for s in todo}
+        summaries = stackops.parallel(lambda s: stackops.plan(ws, s, values[s], destroy=True), todo, len(todo))
+        changed = [p.stack for p in summaries if not p.empty]
+        for summary in summaries:
+            on_event("destroy", f"{summary.stack}: {'nothing to destroy' if summary.empty else summary.text()}")
+        stackops.parallel(lambda s: stackops.apply(ws, s), changed, len(changed))
+        destroyed += changed
     return destroyed

@@ -65,7 +65,8 @@ def inputs(
     values: dict[str, object] = {"project": cfg.project.name, "env": env_name, "region": env.region}
     if stack == "shared":
         return {**values, "availability_zones": env.zones(), "deny_insecure_transport": not env.sandbox,
-                "flow_logs": env.flow_logs}  # fmt: skip
+                "flow_logs": env.flow_logs,
+                "force_destroy_artifacts": env.sandbox}  # a sandbox's destroy takes its releases along; AWS's keeps them  # fmt: skip
     shared = outputs["shared"]
     if stack == "gpu-dev":
         return {**values, **gpu_dev_inputs(env, shared)}

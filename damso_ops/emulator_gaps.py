@@ -1,6 +1,12 @@
-"""What the sandbox's emulator adds to moto's ElastiCache so that the data stack's Redis (a
-replication group, the shape production runs: TLS in transit, encrypted at rest) applies and
-is destroyed there as on AWS. Checked against moto 5.1.22 to 5.2.6; each is AWS's behaviour:
+"""Where moto differs from AWS in what damso's stacks meet, made as AWS has it in the sandbox's
+emulator process (installed by damso_ops.emulator; damso's own code never imports this).
+Written against moto 5.2.5 (uv.lock); 5.2.6, the newest, has the same Route53 ids and ElastiCache.
+
+Route53: a hosted zone's id starts with Z (moto's are any 22 letters and digits), which
+damso's config check of environments.<env>.zone_id relies on.
+
+ElastiCache, so that the data stack's Redis (a replication group, the shape production runs:
+TLS in transit, encrypted at rest) applies and is destroyed there as on AWS:
 
 - a replication group has member clusters (<id>-001, ...) that DescribeCacheClusters finds:
   moto lists their ids but makes none, and the AWS provider reads the first after creating
@@ -11,7 +17,6 @@ is destroyed there as on AWS. Checked against moto 5.1.22 to 5.2.6; each is AWS'
 
 Parameter groups are still missing (CreateCacheParameterGroup hangs the provider): the data
 stack makes its noeviction group only outside the sandbox (create_redis_parameter_group).
-Installed by damso_ops.emulator in the emulator's own process; damso's code never imports it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,26 @@ def _member(backend, models, group, cluster_id: str):
 
 
 def install() -> None:
+    _route53_zone_ids()
+    _elasticache()
+
+
+def _route53_zone_ids() -> None:
+    from moto.route53 import models
+
+    made = models.create_route53_zone_id
+    if getattr(made, "_damso", False):
+        return
+
+    def zone_id(*args, **kwargs) -> str:
+        found = made(*args, **kwargs)
+        return found if found.startswith("Z") else "Z" + found[1:]
+
+    zone_id._damso = True
+    models.create_route53_zone_id = zone_id  # looked up when a zone is made (ZoneIdentifier.generate)
+
+
+def _elasticache() -> None:
     from moto.elasticache import models, responses
 
     try:
