@@ -1,6 +1,7 @@
 """Where moto differs from AWS in what damso's stacks meet, made as AWS has it in the sandbox's
 emulator process (installed by damso_ops.emulator; damso's own code never imports this).
-Written against moto 5.2.5 (uv.lock); 5.2.6, the newest, has the same Route53 ids and ElastiCache.
+Written against moto 5.2.5 (uv.lock); 5.1.22 (the lowest pyproject allows) and 5.2.6 (the newest)
+have the same Route53 ids and ElastiCache models.
 
 Route53: a hosted zone's id starts with Z (moto's are any 22 letters and digits), which
 damso's config check of environments.<env>.zone_id relies on.
@@ -26,7 +27,8 @@ import inspect
 
 def _member(backend, models, group, cluster_id: str):
     """A member cache cluster of `group`, as ElastiCache describes one."""
-    wanted = {name: None for name in inspect.signature(models.CacheCluster.__init__).parameters if name != "self"}
+    params = [name for name in inspect.signature(models.CacheCluster.__init__).parameters if name != "self"]
+    wanted = dict.fromkeys(params)
     wanted.update(
         account_id=backend.account_id,
         region_name=backend.region_name,
@@ -43,7 +45,7 @@ def _member(backend, models, group, cluster_id: str):
         auto_minor_version_upgrade=group.auto_minor_version_upgrade,
         snapshot_retention_limit=group.snapshot_retention_limit,
     )
-    cluster = models.CacheCluster(**wanted)
+    cluster = models.CacheCluster(**{k: v for k, v in wanted.items() if k in params})
     cluster.at_rest_encryption_enabled = group.at_rest_encryption_enabled
     return cluster
 
@@ -71,12 +73,7 @@ def _route53_zone_ids() -> None:
 def _elasticache() -> None:
     from moto.elasticache import models, responses
 
-    try:
-        from moto.core.responses import EmptyResult  # moto 5.2
-    except ImportError:  # older moto's handlers return the response body
-        def EmptyResult() -> str:  # noqa: N802
-            return ('<DeleteCacheSubnetGroupResponse xmlns="http://elasticache.amazonaws.com/doc/2015-02-02/">'
-                    "<ResponseMetadata><RequestId>damso</RequestId></ResponseMetadata></DeleteCacheSubnetGroupResponse>")
+    from moto.core.responses import EmptyResult
 
     backend_class = models.ElastiCacheBackend
     if getattr(backend_class, "_damso_filled", False):
