@@ -16,6 +16,11 @@ TLS in transit, encrypted at rest) applies and is destroyed there as on AWS:
   on which the provider waits (40 minutes) before it fails;
 - DeleteCacheSubnetGroup: moto does not implement it.
 
+S3: deleting a key whose versions include a delete marker from a bucket whose versioning is
+suspended (what destroying the shared stack does to a sandbox's release bucket, where damso
+deleted pointers: versioning suspended, then force_destroy_artifacts empties it) answers 500 in moto ('FakeDeleteMarker' object has no attribute 'dispose') and the
+provider retries for an hour; a delete marker holds no data to dispose of.
+
 Parameter groups are still missing (CreateCacheParameterGroup hangs the provider): the data
 stack makes its noeviction group only outside the sandbox (create_redis_parameter_group).
 """
@@ -53,6 +58,14 @@ def _member(backend, models, group, cluster_id: str):
 def install() -> None:
     _route53_zone_ids()
     _elasticache()
+    _s3_delete_markers()
+
+
+def _s3_delete_markers() -> None:
+    from moto.s3 import models
+
+    if not hasattr(models.FakeDeleteMarker, "dispose"):
+        models.FakeDeleteMarker.dispose = lambda self, garbage=False: None
 
 
 def _route53_zone_ids() -> None:

@@ -55,11 +55,22 @@ with mock_aws():
     assert ec.describe_replication_groups()["ReplicationGroups"] == [] and ec.describe_cache_clusters()["CacheClusters"] == []
     ec.delete_cache_subnet_group(CacheSubnetGroupName="g")
     assert ec.describe_cache_subnet_groups()["CacheSubnetGroups"] == []
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="releases")
+    s3.put_bucket_versioning(Bucket="releases", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="releases", Key="env/instances/i-1/current", Body=b"{}")
+    s3.delete_object(Bucket="releases", Key="env/instances/i-1/current")  # a delete marker
+    s3.put_bucket_versioning(Bucket="releases", VersioningConfiguration={"Status": "Suspended"})  # as a destroy does first
+    found = s3.list_object_versions(Bucket="releases")
+    every = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in found["Versions"] + found["DeleteMarkers"]]
+    assert not s3.delete_objects(Bucket="releases", Delete={"Objects": every}).get("Errors")  # as force_destroy does
+    assert "Versions" not in s3.list_object_versions(Bucket="releases")
+    s3.delete_bucket(Bucket="releases")
 print("as AWS")
 """
 
 
-def test_the_emulator_makes_zone_ids_and_redis_replication_groups_as_aws_has_them():
+def test_the_emulator_makes_zone_ids_redis_replication_groups_and_bucket_emptying_as_aws_has_them():
     """Run in a process of its own: the gaps change moto's classes, which other unit tests use as moto has them."""
     import os
     import subprocess
