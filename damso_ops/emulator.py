@@ -5,7 +5,9 @@ damso applies several Terraform stacks at once, each with up to ten requests in 
 on a loaded machine two of them interleave inside moto and fail in ways AWS never does
 (an IAM role "already exists" on its first creation, a new security group's default
 egress rule "not found"). Connections stay concurrent (a threaded server); the
-application runs one request at a time. Started by damso_ops.sandbox.ensure.
+application runs one request at a time. Where moto differs from AWS in what damso's stacks
+meet (Route53 zone ids, ElastiCache replication groups), it is made as AWS has it
+(damso_ops/emulator_gaps.py). Started by damso_ops.sandbox.ensure.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 from moto.moto_server import werkzeug_app
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
+from damso_ops import emulator_gaps
 from damso_ops.deploy.container_logs import CREDENTIALS_PATH
 
 # moto's own server keeps S3 metadata headers whose names hold underscores with a request
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    emulator_gaps.install()  # what damso's stacks meet where moto differs from AWS (see that module)
     app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
     app.debug = True  # as moto's own server: a failing request answers with its traceback
     run_simple(args.host, args.port, OneAtATime(app), threaded=True, request_handler=REQUEST_HANDLER)

@@ -1,19 +1,33 @@
 """Take an instance out of its load balancer's target groups while its containers are replaced.
 
 Only environments with the edge stack have target groups. The groups an instance is in
-are found by asking each of the VPC's target groups (no Terraform output is needed);
-the instance is deregistered, damso waits for the group's deregistration delay (capped by
-roles.<role>.drain_timeout) or until the target is gone, then registers it again once
-it reports healthy.
+are found by asking each of the VPC's target groups (no Terraform output is needed).
+
+1. The instance is deregistered from every group it is in; the load balancer stops sending
+   it new requests.
+2. damso waits the group's deregistration delay, at most roles.<role>.drain_timeout, for
+   the requests in flight to finish. It waits the whole time: AWS shows the target as
+   "draining" until the delay ends even when its last connection closed earlier, so
+   there is nothing to watch that ends it sooner (and the emulator drops the target at once).
+3. The containers are replaced (inside the `with`).
+4. The instance is registered again, and damso waits until every group reports it
+   "healthy" (its health check passed), at most the role's health_timeout: only then is
+   the next instance of the role drained, so that the load balancer never has none.
+   A target that does not turn healthy stops the rollout (the health check's path, port
+   or status codes may not match what the host serves).
+
+When the move fails, the instance is registered again without the health wait.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
 from damso_ops.deploy.outputs import StackOutputs
 from damso_ops.deploy.target import Target
+from damso_ops.errors import DamsoError
 from damso_ops.timing import wait_for
 
 Event = Callable[[str, str], None]
@@ -36,29 +50,61 @@ def groups_of(elbv2, vpc_id: str, instance: str) -> list[tuple[str, int, int]]:
     return found
 
 
+def group_name(arn: str) -> str:
+    """arn:...:targetgroup/NAME/ID → NAME."""
+    return arn.rsplit("/", 2)[-2]
+
+
+def target_state(elbv2, arn: str, instance: str, port: int) -> str:
+    """The instance's state in the group: healthy, initial, unhealthy, draining, unused, ..."""
+    found = elbv2.describe_target_health(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": port}])
+    states = [d["TargetHealth"]["State"] for d in found["TargetHealthDescriptions"] if d["Target"]["Id"] == instance]
+    return states[0] if states else "unused"
+
+
 @contextmanager
-def drained(elbv2, vpc_id: str, instance: str, cap: float, on_event: Event, poll: float = 5.0) -> Iterator[None]:
-    """Out of every target group while inside; back in afterwards (also when the move failed)."""
+def drained(elbv2, vpc_id: str, instance: str, cap: float, on_event: Event, *, back_within: float,
+            poll: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:  # fmt: skip
+    """Out of every target group while inside, after the drain; back in afterwards, and healthy
+    there before this returns (also registered again when the move failed, without the wait)."""
     groups = groups_of(elbv2, vpc_id, instance)
-    for arn, port, delay in groups:
+    for arn, port, _ in groups:
         elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": port}])
-        limit = min(delay, cap)
-        on_event("drain", f"{instance} out of {arn.rsplit('/', 2)[-2]}; draining up to {limit:g} s")
-
-        def gone(arn=arn) -> bool | None:
-            health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-            return True if not [h for h in health if h["Target"]["Id"] == instance] else None
-
-        try:
-            wait_for(gone, timeout=limit, interval=poll, what=f"{instance} drained")
-        except TimeoutError:
-            pass  # the cap: connections still open after it are cut, as with the group's own delay
+    if groups:
+        limit = max(min(delay, cap) for _, _, delay in groups)
+        names = ", ".join(group_name(arn) for arn, _, _ in groups)
+        on_event("drain", f"{instance} out of {names}; draining {limit:g} s")
+        sleep(limit)  # the connections still open after it are cut, as with the group's own delay
+    ok = False
     try:
         yield
+        ok = True
     finally:
         for arn, port, _ in groups:
             elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": port}])
-            on_event("drain", f"{instance} back in {arn.rsplit('/', 2)[-2]}")
+            on_event("drain", f"{instance} back in {group_name(arn)}")
+    if ok:
+        for arn, port, _ in groups:
+            _healthy_in(elbv2, arn, instance, port, back_within, poll, on_event)
+
+
+def _healthy_in(elbv2, arn: str, instance: str, port: int, timeout: float, poll: float, on_event: Event) -> None:
+    last = []
+
+    def healthy() -> bool | None:
+        last[:] = [target_state(elbv2, arn, instance, port)]
+        return True if last[0] == "healthy" else None
+
+    try:
+        wait_for(healthy, timeout=timeout, interval=poll, what=f"{instance} healthy in {group_name(arn)}")
+    except TimeoutError:
+        raise DamsoError(
+            f"{instance} is {last[0] if last else 'not reported'} in target group {group_name(arn)} "
+            f"{timeout:g} s after it was registered again, so its other instances were not drained.",
+            hint="Check that the group's health check (path, port, status codes in terraform/modules/edge) "
+            "matches what the host serves.",
+        ) from None
+    on_event("drain", f"{instance} healthy in {group_name(arn)}")
 
 
 def drainer(target: Target, outputs: StackOutputs, on_event: Event):
@@ -67,4 +113,10 @@ def drainer(target: Target, outputs: StackOutputs, on_event: Event):
     if "edge" not in target.env.stacks or "shared" not in outputs:
         return lambda role, instance: nullcontext()
     elbv2, vpc = target.aws.client("elbv2"), outputs.vpc_id
-    return lambda role, instance: drained(elbv2, vpc, instance, target.env.roles[role].drain_timeout, on_event)
+    poll = 0.5 if target.aws.emulated else 5.0
+
+    def drain(role: str, instance: str):
+        settings = target.env.roles[role]
+        return drained(elbv2, vpc, instance, settings.drain_timeout, on_event, back_within=settings.health_timeout, poll=poll)
+
+    return drain

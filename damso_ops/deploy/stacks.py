@@ -65,7 +65,8 @@ def inputs(
     values: dict[str, object] = {"project": cfg.project.name, "env": env_name, "region": env.region}
     if stack == "shared":
         return {**values, "availability_zones": env.zones(), "deny_insecure_transport": not env.sandbox,
-                "flow_logs": env.flow_logs}  # fmt: skip
+                "flow_logs": env.flow_logs,
+                "force_destroy_artifacts": env.sandbox}  # a sandbox's destroy takes its releases along; AWS's keeps them  # fmt: skip
     shared = outputs["shared"]
     if stack == "gpu-dev":
         return {**values, **gpu_dev_inputs(env, shared)}
@@ -109,6 +110,7 @@ def inputs(
     if stack == "data":
         clients = [role.stack_name(name) for name, role in env.roles.items() if _uses_data(role)]
         values.update(data_subnet_ids=shared["data_subnet_ids"], create_redis_parameter_group=not env.sandbox,
+                      db_deletion_protection=not env.sandbox,  # the emulated database holds nothing to protect
                       redis_tls=env.data.redis_tls,  # the stack's redis_url output is rediss:// or redis:// to match
                       client_security_group_ids=[outputs[s]["security_group_id"] for s in clients if s in outputs])  # fmt: skip
     if stack == "edge":

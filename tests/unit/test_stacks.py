@@ -81,12 +81,29 @@ def test_edge_and_data_inputs():
     assert stacks.inputs(c, "prod", "data", outputs, {})["client_security_group_ids"] == ["sg-a"]
 
 
+def test_only_the_sandbox_data_stack_drops_deletion_protection_and_the_parameter_group():
+    """What the data stack gets in a sandbox and nowhere else: the emulated database may be
+    deleted by `damso destroy`, and moto hangs on parameter groups. The Redis replication group
+    keeps its production shape (TLS in transit) in both."""
+    outputs = {"shared": SHARED}
+    prod = stacks.inputs(cfg(ENV), "prod", "data", outputs, {})
+    sandbox = stacks.inputs(cfg(ENV.replace("[environments.prod]\n", "[environments.prod]\nsandbox = true\n")), "prod", "data", outputs, {})
+    assert (prod["db_deletion_protection"], prod["create_redis_parameter_group"]) == (True, True)
+    assert (sandbox["db_deletion_protection"], sandbox["create_redis_parameter_group"]) == (False, False)
+    assert {k: v for k, v in sandbox.items() if k not in ("db_deletion_protection", "create_redis_parameter_group")} == {
+        k: v for k, v in prod.items() if k not in ("db_deletion_protection", "create_redis_parameter_group")}
+    assert sandbox["redis_tls"] is True
+
+
 def test_zones_access_and_tls_only_transport_reach_the_stacks():
     c = cfg(ENV.replace('services = ["api"]', 'services = ["api"]\n[environments.prod.roles.api.aws]\ncontainers = true\n'
                         'managed_policies = ["arn:aws:iam::aws:policy/AmazonBedrockReadOnly"]\n'
                         'statements = [{ actions = ["bedrock:InvokeModel"], resources = ["arn:aws:bedrock:*::foundation-model/*"] }]'))
     shared = stacks.inputs(c, "prod", "shared", {}, {})
     assert shared["availability_zones"] == ["ap-northeast-2a", "ap-northeast-2c"] and shared["deny_insecure_transport"] is True
+    assert shared["force_destroy_artifacts"] is False  # destroying prod's network stops at its releases (the sandbox's go too)
+    sandbox = cfg(ENV.replace("[environments.prod]\n", "[environments.prod]\nsandbox = true\n"))
+    assert stacks.inputs(sandbox, "prod", "shared", {}, {})["force_destroy_artifacts"] is True
     api = stacks.inputs(c, "prod", "api", {"shared": SHARED}, {"api": ""})
     assert api["metadata_hop_limit"] == 2 and api["managed_policy_arns"] == ["arn:aws:iam::aws:policy/AmazonBedrockReadOnly"]
     assert api["extra_policy_statements"] == [{"actions": ["bedrock:InvokeModel"], "resources": ["arn:aws:bedrock:*::foundation-model/*"]}]

@@ -110,7 +110,7 @@ resource "aws_db_instance" "postgres" {
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   skip_final_snapshot                 = false
   final_snapshot_identifier           = "${var.name}-postgres-final"
-  deletion_protection                 = true
+  deletion_protection                 = var.db_deletion_protection
 
   depends_on = [aws_cloudwatch_log_group.postgres]
 }

@@ -49,6 +49,12 @@ variable "db_multi_az" {
   default     = false
 }
 
+variable "db_deletion_protection" {
+  type        = bool
+  description = "RDS refuses to delete the database (and `damso destroy` stops there) until this is turned off; false only in the sandbox, whose emulated database holds nothing."
+  default     = true
+}
+
 variable "db_backup_window" {
   type        = string
   description = "Daily backup window, UTC (default 02:00-03:00 KST); must not overlap the maintenance window."

@@ -9,4 +9,5 @@ module "data" {
   client_cidrs                 = length(var.client_security_group_ids) > 0 ? [] : [var.vpc_cidr]
   create_redis_parameter_group = var.create_redis_parameter_group
   redis_tls                    = var.redis_tls
+  db_deletion_protection       = var.db_deletion_protection
 }

@@ -38,3 +38,9 @@ variable "redis_tls" {
   description = "environments.<env>.data.redis_tls: Redis requires TLS (rediss://, AUTH by damso); false: redis://, no AUTH."
   default     = true
 }
+
+variable "db_deletion_protection" {
+  type        = bool
+  description = "false only for a sandbox environment (damso passes it): there `damso destroy` removes the database."
+  default     = true
+}

@@ -163,3 +163,25 @@ run "sandbox_skips_the_parameter_group" {
     error_message = "Without the parameter group the default one is used."
   }
 }
+
+run "the_database_is_protected_from_deletion_unless_told" {
+  command = plan
+
+  assert {
+    condition     = aws_db_instance.postgres.deletion_protection && !aws_db_instance.postgres.skip_final_snapshot
+    error_message = "By default RDS must refuse to delete the database, and keep a final snapshot."
+  }
+}
+
+run "the_sandbox_may_delete_its_database" {
+  command = plan
+
+  variables {
+    db_deletion_protection = false
+  }
+
+  assert {
+    condition     = !aws_db_instance.postgres.deletion_protection && !aws_db_instance.postgres.skip_final_snapshot
+    error_message = "Without protection (the sandbox), the final snapshot is still taken."
+  }
+}
