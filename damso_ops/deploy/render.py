@@ -30,12 +30,22 @@ def template_env(cfg: Config):
     import jinja2
 
     folders = [str(p) for p in (cfg.root / "templates", paths.data_dir("templates")) if p.is_dir()]
-    return jinja2.Environment(
+    jenv = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folders),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    jenv.filters["image_key"] = image_key
+    return jenv
+
+
+def image_key(image: str) -> str:
+    """A short key of an image reference for names (a volume per image): the digest's first 12
+    hex digits when pinned, else its tag in lowercase letters, digits and '-'."""
+    if "@" in image:
+        return image.rsplit("@", 1)[1].split(":", 1)[-1][:12]
+    return re.sub(r"[^a-z0-9]+", "-", image.rsplit("/", 1)[-1].lower()).strip("-")
 
 
 def substitute(value: str, outputs: Mapping[str, Mapping[str, object]], key_path: str) -> str:

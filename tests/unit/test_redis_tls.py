@@ -87,15 +87,12 @@ def test_no_auth_and_no_token_without_tls(aws, cfg):
     assert request.needed_secrets(env, ["api"]) == {"api": []}
 
 
-def test_the_examples_commented_data_block_loads(tmp_path):
-    """The example's prod has no data stack; the block it shows for one (Redis without TLS, with its
-    reason, for the agent at v3) is a valid configuration once uncommented."""
-    text = (Path(__file__).resolve().parents[2] / "damso.example.toml").read_text()
-    block = "# [environments.prod.data]\n# redis_tls = false\n# redis_tls_off_reason = "
-    assert block in text
-    text = text.replace(block, block.replace("# ", "")).replace(
-        'rollout = [["livekit"], ["api"], ["web"], ["agent"]]\n', 'rollout = [["livekit"], ["api"], ["web"], ["agent"]]\nstacks = ["data"]\n')
-    path = tmp_path / "damso.toml"
-    path.write_text(text)
+def test_the_examples_prod_applies_edge_and_data_with_redis_the_agent_can_use(tmp_path):
+    """The example's prod has the production topology: edge and data, its Redis without TLS (with
+    the reason: the agent at v3 accepts only redis://), REDIS_URL from the data stack's output."""
+    path = Path(__file__).resolve().parents[2] / "damso.example.toml"
     prod = config.load(path).environments["prod"]
+    assert set(prod.stacks) == {"edge", "data"}
     assert prod.data.redis_tls is False and "redis://" in prod.data.redis_tls_off_reason
+    for role in ("api", "agent"):
+        assert prod.roles[role].env["REDIS_URL"] == "${data.redis_url}" and "REDIS_URL" not in prod.roles[role].secrets

@@ -210,3 +210,23 @@ def test_the_examples_files_name_every_variable_the_real_apps_read(tmp_path):
     assert "LLM_BASE_URL=http://ollama:11434/v1\n" in agent_env
     refs = {name: r.default_ref for name, r in cfg.repositories.items()}
     assert refs == {"ops-api": "main", "ops-web": "main", "ops-agent": "v3", "ops-agent-dev": "dev"}  # refs that exist
+
+
+def test_the_model_volume_follows_the_ollama_image():
+    """The agent's Ollama models live in a volume per image digest: a new image (other models)
+    gets a new, empty volume that Docker fills from the image; a rollback finds its own."""
+    import jinja2
+
+    from damso_ops import paths
+    from damso_ops.deploy import render
+
+    old, new = "ghcr.io/team/ops-agent-ollama@sha256:" + "ab12" * 16, "ghcr.io/team/ops-agent-ollama@sha256:" + "cd34" * 16
+    assert (render.image_key(old), render.image_key(new)) == ("ab12ab12ab12", "cd34cd34cd34")
+    assert render.image_key("ghcr.io/team/ops-agent-ollama:not-built") == "ops-agent-ollama-not-built"
+    text = (paths.data_dir("templates") / "compose" / "agent.yml.j2").read_text()
+    jenv = jinja2.Environment(undefined=jinja2.Undefined)
+    jenv.filters["image_key"] = render.image_key
+    volumes = [line.strip() for line in text.splitlines() if "ollama-models-" in line and "{{" in line]
+    rendered = [jenv.from_string(line).render(images={"ollama": new}) for line in volumes]
+    assert rendered == ['volumes: ["ollama-models-cd34cd34cd34:/root/.ollama"]  # one per image: see below',
+                        "ollama-models-cd34cd34cd34: {}"]  # fmt: skip
