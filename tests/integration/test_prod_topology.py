@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import pytest
 
 from damso_ops import sandbox
-from damso_ops.deploy import stackops
+from damso_ops.deploy.outputs import state_outputs
 from tests.integration.conftest import sandbox_lifetime, write_config
 from tests.integration.conftest import sandbox_project as make_sandbox_project
 from tests.integration.test_deploy_sandbox import AMI
@@ -159,7 +159,7 @@ def deploy(project, *args: str):
 
 
 def state(project, stack: str) -> dict | None:
-    return stackops.state_outputs(project.aws.client("s3"), project.bucket(f"{ENV}-tfstate"), ENV, stack)
+    return state_outputs(project.aws.client("s3"), project.bucket(f"{ENV}-tfstate"), ENV, stack)
 
 
 def instances_of(data: dict, role: str) -> list[str]:
