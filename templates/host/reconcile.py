@@ -527,9 +527,9 @@ def watch(host, run=None, every=CHECK_EVERY, period=PERIOD, sleep=time.sleep, cl
         if reason:
             print(f"damso-reconcile: reconciling ({reason})", file=sys.stderr)
             try:
-                run()
+                print(f"damso-reconcile: run ended (exit {run()})", file=sys.stderr)
             except Exception as exc:  # noqa: BLE001 - a run that raises is tried again at the next period
-                print(f"damso-reconcile: the run failed: {exc}", file=sys.stderr)
+                print(f"damso-reconcile: run ended (it raised: {exc})", file=sys.stderr)
             due = clock() + period
         if ticks is None or n < ticks:
             sleep(max(0.0, every - (clock() - began)))
