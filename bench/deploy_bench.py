@@ -48,6 +48,7 @@ from tests.support.images import ensure_busybox_image  # noqa: E402
 
 import watch_bench  # noqa: E402  (bench/, this file's folder)
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 REQUEST = re.compile(r'"(PUT|DELETE|POST|GET|HEAD) (/[^ ?"]*)[^"]*" (\d{3})')
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\w+) ([\w.]+) (.*)$")
 RUN = re.compile(r"^run: (\S+)(?: (\S+))?")
@@ -59,7 +60,7 @@ def requests(project: Path) -> list[tuple[str, str, str]]:
     log = project / ".damso" / "sandbox" / "moto.log"
     if not log.exists():
         return []
-    return REQUEST.findall(log.read_text(errors="replace"))
+    return REQUEST.findall(ANSI.sub("", log.read_text(errors="replace")))  # werkzeug colours 3xx/4xx lines
 
 
 def s3_writes(new: list[tuple[str, str, str]]) -> dict:
