@@ -11,7 +11,8 @@ convergence, plus --watch). Then:
   stderr. Each move's reconcile runs to its report before the next move.
 - idle cost: with nothing moving, the host's CPU (the process and the docker / compose
   commands it waited for, from /proc; the Docker engine's own work is not in it) and its S3
-  requests (the emulator's request log) over a window shorter than an hour, scaled to one.
+  requests (the emulator's request log) over whole periods (from the end of one periodic full
+  run to the end of the third after it, about 3 minutes), scaled to an hour.
   Measured twice: as installed (checks every few seconds and the full run every minute) and
   the pointer checks alone (the periodic run off). For scale, the timer of before ran the
   one-shot script every minute: one such run's CPU, times 60.
@@ -81,7 +82,7 @@ def s3_requests(new: list[tuple[str, str, str]]) -> dict:
 
 
 def measure(project: Path, env_name: str, env: dict, requests, releases: tuple[str, str], moves: int = 10,
-            idle: float = 180.0, checks_only: float = 60.0) -> dict:  # fmt: skip
+            periods: int = 3, checks_only: float = 60.0) -> dict:  # fmt: skip
     """requests(): (method, path, status) of every request the emulator logged so far.
     releases: (the one the environment runs now, another one to move to and back)."""
     from damso_ops import config
@@ -119,20 +120,23 @@ def measure(project: Path, env_name: str, env: dict, requests, releases: tuple[s
             store.set_role_release(role, releases[0])
             seen, _ = watcher.wait_line(rf"damso-reconcile: {re.escape(releases[0])} ", seen + 1)
 
-        time.sleep(2)  # the move back's run has reported: the host is idle from here
+        # Idle from here: whole periods, from the end of one periodic run to the end of the `periods`-th after it.
+        seen, _ = watcher.wait_line(r"reconciling \(every", seen + 1)
+        seen, _ = watcher.wait_line(r"run ended", seen + 1)
         logged, cpu, start = len(requests()), cpu_seconds(watcher.process.pid), time.monotonic()
-        time.sleep(idle)
+        for _ in range(periods):
+            seen, _ = watcher.wait_line(r"reconciling \(every", seen + 1)
+            seen, _ = watcher.wait_line(r"run ended", seen + 1)
         window = time.monotonic() - start
         idle_cpu = cpu_seconds(watcher.process.pid) - cpu
         idle_requests = s3_requests(requests()[logged:])
-        full_runs = sum(1 for t, line in watcher.lines if t >= start and "reconciling (every" in line)
+        full_runs = periods
     finally:
         watcher.stop()
 
     checker = Watcher([*command.argv, "--watch", "--period", "86400"], child_env, command.cwd)
     try:
-        checker.wait_line(r"damso-reconcile: \S+ (healthy|unhealthy|failed|rejected)", 0)
-        time.sleep(1)
+        checker.wait_line(r"run ended", 0)  # its run at start
         logged, cpu, start = len(requests()), cpu_seconds(checker.process.pid), time.monotonic()
         time.sleep(checks_only)
         checks_window = time.monotonic() - start
@@ -165,7 +169,7 @@ def lines(w: dict) -> list[str]:
         f"wave start latency ({w['moves']} moves of role {w['role']}'s pointer; pointer PUT -> host's reconcile starts): "
         f"p50 {w['latency_p50_s']:.2f} s, max {w['latency_max_s']:.2f} s  [{lat}]",
         f"idle host as installed, measured over {w['idle_window_s']:.0f} s and scaled to an hour "
-        f"({w['idle_full_runs']} full runs in the window): {w['idle_s3_per_hour']:.0f} S3 requests/h "
+        f"({w['idle_full_runs']} periodic full runs in it): {w['idle_s3_per_hour']:.0f} S3 requests/h "
         f"({w['idle_pointer_checks_per_hour']:.0f} pointer GETs, {w['idle_not_modified_per_hour']:.0f} of them 304; "
         f"{w['idle_s3_puts_per_hour']:.0f} PUTs), {w['idle_other_aws_per_hour']:.0f} SSM requests/h, "
         f"{w['idle_cpu_s_per_hour']:.1f} CPU s/h",
