@@ -458,7 +458,7 @@ class Host:
 # 304 Not Modified, without a body), and runs the full reconcile when one changed, at start, on
 # SIGHUP (systemctl reload damso-reconcile) and every PERIOD seconds (reports, a new node address,
 # stopped containers). One process does every run, so two never overlap.
-CHECK_EVERY = 5.0
+CHECK_EVERY = 4.0  # a wave starts at most this plus one GET after its pointer moved: within 5 s
 PERIOD = 60.0
 
 

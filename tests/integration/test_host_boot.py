@@ -6,7 +6,7 @@ machine gets its instance's user-data from the emulator and runs it once, as roo
 boot (tests/support/machine.py's stand-in for cloud-init); a fake IMDSv2 server plays that
 instance (its id, addresses and role credentials). From then on the test does nothing on the
 machine: its own reconcile service must bring the containers up, healthy, and report to S3, and
-notice a new release within a few of its pointer checks (every 5 s).
+notice a new release within a few of its pointer checks (every 4 s).
 
 The plain OS machine plays the livekit instance through the main scenario (first boot, a new
 release, a tampered one, a restart); the other variants boot one after the other, playing the
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.integration
 
 ENV = "sandbox"
 AMI = "ami-1e749f67"  # one of moto's images
-CHECK_EVERY = 5  # reconcile.py --watch: seconds between the pointer checks of damso-reconcile.service
+CHECK_EVERY = 4  # reconcile.py --watch: seconds between the pointer checks of damso-reconcile.service
 NO_NVIDIA = "This host has no NVIDIA container runtime"
 IMDS_HOST = "imds.damso.test"  # host_imds_url's host; each machine resolves it to its own fake metadata service
 # One app for every role: busybox httpd behind tini (so SIGTERM stops it at once). The livekit
