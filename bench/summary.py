@@ -1,4 +1,4 @@
-"""The table of issue 14 from one `make bench` run: every measure, its goal, met or not.
+"""The table of issues 14 and 23 from one `make bench` run: every measure, its goal, met or not.
 
 Issue 23's lines too: the host's watch (wave start latency, an idle host's cost).
 
@@ -66,7 +66,7 @@ def main(build_path: str, deploy_path: str) -> None:
                      f"{f['clone_bytes'] / 1e6:.1f} MB / {f['damso_bytes'] / 1e6:.1f} MB = {n:.1f}x", ">= 10x", n >= 10))
     widths = [max(len(r[i]) for r in rows + [("measure", "measured", "goal", None)]) for i in range(3)]
     line = f"{'measure':{widths[0]}}  {'measured':{widths[1]}}  {'goal':{widths[2]}}  result"
-    print("\nissue 14 figures, all from this run")
+    print("\nissue 14 and 23 figures, all from this run")
     print(line)
     print("-" * len(line))
     for measure, measured, goal, met in rows:
