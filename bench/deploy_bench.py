@@ -46,6 +46,9 @@ from tests.support.daemons import Dockerd, Registry  # noqa: E402
 from tests.support.gitrepos import make_repo  # noqa: E402
 from tests.support.images import ensure_busybox_image  # noqa: E402
 
+import watch_bench  # noqa: E402  (bench/, this file's folder)
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 REQUEST = re.compile(r'"(PUT|DELETE|POST|GET|HEAD) (/[^ ?"]*)[^"]*" (\d{3})')
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\w+) ([\w.]+) (.*)$")
 RUN = re.compile(r"^run: (\S+)(?: (\S+))?")
@@ -57,7 +60,7 @@ def requests(project: Path) -> list[tuple[str, str, str]]:
     log = project / ".damso" / "sandbox" / "moto.log"
     if not log.exists():
         return []
-    return REQUEST.findall(log.read_text(errors="replace"))
+    return REQUEST.findall(ANSI.sub("", log.read_text(errors="replace")))  # werkzeug colours 3xx/4xx lines
 
 
 def s3_writes(new: list[tuple[str, str, str]]) -> dict:
@@ -130,6 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     parser.add_argument("--keep", action="store_true", help="leave the project, emulator and containers")
+    parser.add_argument("--watch-only", action="store_true",
+                        help="only what the host watch lines need: the first and app-only deploys, then those lines")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="damso-bench-deploy-"))
     started_all = time.perf_counter()
@@ -186,7 +191,7 @@ def main() -> None:
                 "label": label, "seconds": seconds, "cpu": children_cpu() - cpu, "began": began,
                 **s3_writes(requests(project)[before:]), "uploaded": data["uploaded"],
                 "applied": sum(1 for v in data["stacks"].values() if v["applied"]),
-                "healthy": data["healthy"], "log": log_lines(project)[logged:],
+                "healthy": data["healthy"], "log": log_lines(project)[logged:], "release": data["release"],
             }  # fmt: skip
             rows.append(row)
             return row
@@ -194,11 +199,13 @@ def main() -> None:
         try:
             damso("build", "--ref", "main", "api")
             first = measure("first deploy (--jobs 4)", main_env, "--jobs", "4")
-            noop = measure("no-op re-deploy", main_env)
+            noop = None if options.watch_only else measure("no-op re-deploy", main_env)
             write_config(project, registry.host, repos, environments("app-only"))
             app_only = measure("app-only deploy", main_env)
+            watch = watch_bench.measure(project, main_env, env, lambda: requests(project),
+                                        (app_only["release"], first["release"]))  # fmt: skip
             remove_containers(main_env)  # only one environment's networks at a time on the shared engine
-            serial = measure("first deploy (--jobs 1)", serial_env, "--jobs", "1")
+            serial = None if options.watch_only else measure("first deploy (--jobs 1)", serial_env, "--jobs", "1")
         except BaseException:
             if rows:
                 report(rows)
@@ -212,6 +219,14 @@ def main() -> None:
                 shutil.rmtree(work, ignore_errors=True)
 
     report(rows)
+    print("a host's watch (templates/host/reconcile.py --watch), one host of the sandbox run as on EC2:")
+    for line in watch_bench.lines(watch):
+        print(f"  {line}")
+    if options.watch_only:
+        print(f"(deploy bench, --watch-only: {time.perf_counter() - started_all:.0f} s in all)")
+        if options.json:
+            options.json.write_text(json.dumps({"watch": watch}, indent=2))
+        return
     ratio = noop["seconds"] / first["seconds"]
     print(f"no-op/first = {ratio:.3f}   first/app-only = {first['seconds'] / app_only['seconds']:.1f}x   "
           f"serial/parallel first deploy = {serial['seconds'] / first['seconds']:.2f}x")  # fmt: skip
@@ -224,7 +239,7 @@ def main() -> None:
             "first_s": first["seconds"], "noop_s": noop["seconds"], "noop_ratio": ratio, "noop_puts": noop["puts"],
             "noop_deletes": noop["deletes"], "app_only_s": app_only["seconds"], "serial_s": serial["seconds"],
             "parallel_s": first["seconds"], "first_cpu_s": first["cpu"], "noop_cpu_s": noop["cpu"],
-            "first_puts_by_bucket": first["by_bucket"], "first_lock_puts": first["locks"],
+            "first_puts_by_bucket": first["by_bucket"], "first_lock_puts": first["locks"], "watch": watch,
         }  # fmt: skip
         options.json.write_text(json.dumps(figures, indent=2))
     if options.keep:

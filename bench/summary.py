@@ -1,4 +1,6 @@
-"""The table of issue 14 from one `make bench` run: every measure, its goal, met or not.
+"""The table of issues 14 and 23 from one `make bench` run: every measure, its goal, met or not.
+
+Issue 23's lines too: the host's watch (wave start latency, an idle host's cost).
 
 Usage: python3 bench/summary.py BUILD.json DEPLOY.json (written by build_bench.py and
 deploy_bench.py with --json). A missing file leaves its rows out.
@@ -20,7 +22,7 @@ def load(path: str) -> dict:
 def main(build_path: str, deploy_path: str) -> None:
     built, deployed = load(build_path), load(deploy_path)
     rows: list[tuple[str, str, str, bool | None]] = []  # measure, measured, goal, met (None: no goal)
-    if deployed:
+    if "noop_s" in deployed:
         d = deployed
         rows.append(("no-op re-deploy / first deploy (sandbox, 5 stacks, 4 hosts)",
                      f"{d['noop_s']:.1f} s / {d['first_s']:.1f} s = {d['noop_ratio']:.3f}", "<= 0.10",
@@ -33,6 +35,16 @@ def main(build_path: str, deploy_path: str) -> None:
         rows.append(("app-only deploy / first deploy", f"{d['app_only_s']:.1f} s / {d['first_s']:.1f} s", "-", None))
         rows.append(("serial / parallel first deploy (--jobs 1 vs 4)",
                      f"{d['serial_s']:.1f} s / {d['parallel_s']:.1f} s = {d['serial_s'] / d['parallel_s']:.2f}x", "-",
+                     None))
+    if "watch" in deployed:
+        w = deployed["watch"]
+        rows.append((f"wave start latency: role pointer moved -> host's reconcile starts ({w['moves']} moves, sandbox)",
+                     f"p50 {w['latency_p50_s']:.2f} s, max {w['latency_max_s']:.2f} s", "max <= 5 s",
+                     w["latency_max_s"] <= 5))
+        rows.append((f"an idle host's S3 requests per hour (over {w['idle_window_s']:.0f} s, scaled)",
+                     f"{w['idle_s3_per_hour']:.0f} ({w['idle_not_modified_per_hour']:.0f} answered 304)", "-", None))
+        rows.append((f"an idle host's CPU seconds per hour (over {w['idle_window_s']:.0f} s, scaled)",
+                     f"{w['idle_cpu_s_per_hour']:.1f} s (pointer checks alone {w['checks_cpu_s_per_hour']:.1f} s)", "-",
                      None))
     if "build" in built:
         b = built["build"]
@@ -59,7 +71,7 @@ def main(build_path: str, deploy_path: str) -> None:
                      f"{f['clone_bytes'] / 1e6:.1f} MB / {f['damso_bytes'] / 1e6:.1f} MB = {n:.1f}x", ">= 10x", n >= 10))
     widths = [max(len(r[i]) for r in rows + [("measure", "measured", "goal", None)]) for i in range(3)]
     line = f"{'measure':{widths[0]}}  {'measured':{widths[1]}}  {'goal':{widths[2]}}  result"
-    print("\nissue 14 figures, all from this run")
+    print("\nissue 14 and 23 figures, all from this run")
     print(line)
     print("-" * len(line))
     for measure, measured, goal, met in rows:

@@ -45,7 +45,7 @@ def reconcile_command(target: Target, role: str, instance: str, bucket: str, ind
 
 def converge_locally(target: Target, hosts: dict[str, str], bucket: str, on_event: Event, jobs: int,
                      index: int | None = None) -> None:  # fmt: skip
-    """Run the reconcile unit of each (role → instance) here, as the host's timer would."""
+    """Run the reconcile unit of each (role → instance) here, once, as the host's service does when its pointer moves."""
     def one(item):
         role, instance = item
         on_event("converge", f"{role} ({instance}) on the local Docker engine")

@@ -108,12 +108,23 @@ def render_user_data(cfg: Config, env_name: str, role_name: str, role: Role, buc
 
 
 def reconcile_source() -> str:
-    return (paths.data_dir("templates") / "host" / "reconcile.py").read_text()
+    """The host's reconcile script as every host runs it (and the sandbox's local convergence):
+    templates/host/reconcile.py without its comments and docstrings (ast: the same code), which
+    keeps the user-data that carries it within EC2's 16 KB."""
+    import ast
+
+    tree = ast.parse((paths.data_dir("templates") / "host" / "reconcile.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return "#!/usr/bin/env python3\n# damso's templates/host/reconcile.py, without comments and docstrings\n" + ast.unparse(tree) + "\n"
 
 
 def reconcile_gz() -> str:
-    """reconcile.py gzipped (no timestamp: the same bytes every time) and base64'd, in 76-column
-    lines: it keeps the user-data within EC2's 16 KB."""
+    """reconcile_source() gzipped (no timestamp: the same bytes every time) and base64'd, in
+    76-column lines, for the user-data."""
     import base64
     import gzip
 

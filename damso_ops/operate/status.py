@@ -12,7 +12,7 @@ from damso_ops.deploy.store import ReleaseStore
 from damso_ops.operate import diagnose
 from damso_ops.operate.deployed import Deployed
 
-STALE_AFTER = 900  # seconds: hosts report every minute (systemd timer), so 15 min means the unit is not running
+STALE_AFTER = 900  # seconds: hosts report every minute (their damso-reconcile service), so 15 min means the unit is not running
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -68,7 +68,7 @@ def status(store: ReleaseStore, ec2, where: Deployed, now: datetime | None = Non
            lock_info: dict | None = None, hostname: str | None = None) -> Status:  # fmt: skip
     """Every instance of the environment: state, addresses, release running vs current,
     containers (digest, commit, health), last report; problems when unhealthy or drifting.
-    stale_after None: report age is shown but not judged (the sandbox's hosts run no timer).
+    stale_after None: report age is shown but not judged (the sandbox's hosts run no service).
     lock_info: the environment's lock (lock.read), a problem while held; a rollout still
     `moving` whose deploy holds no live lock is `interrupted`."""
     now = now or datetime.now(timezone.utc)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """damso reconcile unit: make this host run its environment's current release.
 
-Installed by user-data, run by a systemd timer and at boot. Standard library
+Installed by user-data; runs as the service damso-reconcile (--watch, at the end). Standard library
 plus boto3 (Ubuntu's python3-boto3). Reads /etc/damso/host.env:
 DAMSO_ENV, DAMSO_ROLE, DAMSO_BUCKET, AWS_REGION [, DAMSO_INSTANCE_ID,
 DAMSO_WORKDIR, AWS_ENDPOINT_URL and DAMSO_IMDS_URL for an emulator]. The health
@@ -612,5 +612,103 @@ class Host:
         return 0 if ok else 1
 
 
+# --watch: the long-running unit (damso-reconcile.service). Every CHECK_EVERY seconds it reads the
+# pointers with conditional GETs (If-None-Match on the ETag it last saw: an unchanged pointer answers
+# 304 Not Modified, without a body), and runs the full reconcile when one changed, at start, on
+# SIGHUP (systemctl reload damso-reconcile) and every PERIOD seconds (reports, a new node address,
+# stopped containers). One process does every run, so two never overlap.
+CHECK_EVERY = 4.0  # a wave starts at most this plus one GET after its pointer moved: within 5 s
+PERIOD = 60.0
+
+
+def http_status(exc):
+    """The HTTP status of a botocore ClientError (None for anything else)."""
+    return (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def pointer_state(s3, bucket, keys, seen=()):
+    """((key, ETag or None: missing), ...) for the pointers, most specific first, down to the first
+    that exists: those after it decide nothing while it is there. seen: the previous state, whose
+    ETags make each GET conditional."""
+    etags = dict(seen)
+    state = []
+    for key in keys:
+        conditional = {"IfNoneMatch": etags[key]} if etags.get(key) else {}
+        try:
+            found = s3.get_object(Bucket=bucket, Key=key, **conditional)
+            found["Body"].close()
+            state.append((key, found["ETag"]))
+        except Exception as exc:  # noqa: BLE001 - botocore's ClientError; anything else goes up
+            status = http_status(exc)
+            if status == 404:
+                state.append((key, None))
+                continue
+            if status != 304:
+                raise
+            state.append((key, etags[key]))
+        return tuple(state)
+    return tuple(state)
+
+
+def changed_key(before, after):
+    """The first pointer whose ETag (or existence) differs between two states."""
+    old, new = dict(before), dict(after)
+    return next((key for key in list(new) + list(old) if old.get(key, "?") != new.get(key, "?")), None)
+
+
+def watch(host, run=None, every=CHECK_EVERY, period=PERIOD, sleep=time.sleep, clock=time.monotonic, ticks=None):
+    """Check the pointers every `every` s; reconcile (run, else host.run) when one moved, at start,
+    on SIGHUP and every `period` s. ticks: stop after that many checks (tests); None: for ever."""
+    run = run or host.run
+    keys = pointer_keys(host.env, host.role, host.instance)
+    asked = ["at start"]
+    if ticks is None:
+        import signal
+
+        signal.signal(signal.SIGHUP, lambda *_: asked.append("reload asked"))
+    seen, due, n = (), clock() + period, 0
+    while ticks is None or n < ticks:
+        n += 1
+        began = clock()
+        reason = None
+        try:
+            state = pointer_state(host.s3, host.bucket, keys, seen)
+            moved = changed_key(seen, state) if seen else None
+            seen = state
+            reason = f"{moved} changed" if moved else None
+        except Exception as exc:  # noqa: BLE001 - S3 unreachable for a moment: the next check tries again
+            print(f"damso-reconcile: cannot read the pointers: {exc}", file=sys.stderr)
+        if asked:
+            reason = asked.pop(0) if reason is None else reason
+            asked.clear()
+        if reason is None and began >= due:
+            reason = f"every {period:g} s"
+        if reason:
+            print(f"damso-reconcile: reconciling ({reason})", file=sys.stderr)
+            try:
+                print(f"damso-reconcile: run ended (exit {run()})", file=sys.stderr)
+            except Exception as exc:  # noqa: BLE001 - a run that raises is tried again at the next period
+                print(f"damso-reconcile: run ended (it raised: {exc})", file=sys.stderr)
+            due = clock() + period
+        if ticks is None or n < ticks:
+            sleep(max(0.0, every - (clock() - began)))
+
+
+def main(argv):
+    if not argv:
+        return Host().run()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="damso reconcile unit")
+    parser.add_argument("--watch", action="store_true", help="run for ever: check the pointers, reconcile on a change")
+    parser.add_argument("--every", type=float, default=CHECK_EVERY, help="seconds between pointer checks")
+    parser.add_argument("--period", type=float, default=PERIOD, help="seconds between full runs without a change")
+    args = parser.parse_args(argv)
+    if not args.watch:
+        return Host().run()
+    watch(Host(), every=args.every, period=args.period)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(Host().run())
+    sys.exit(main(sys.argv[1:]))

@@ -5,11 +5,12 @@ damso deploys a sandbox environment (real terraform against its emulator, --no-w
 machine gets its instance's user-data from the emulator and runs it once, as root, at first
 boot (tests/support/machine.py's stand-in for cloud-init); a fake IMDSv2 server plays that
 instance (its id, addresses and role credentials). From then on the test does nothing on the
-machine: its own systemd timer must bring the containers up, healthy, and report to S3.
+machine: its own reconcile service must bring the containers up, healthy, and report to S3, and
+notice a new release within a few of its pointer checks (every 4 s).
 
 The plain OS machine plays the livekit instance through the main scenario (first boot, a new
 release, a tampered one, a restart); the other variants boot one after the other, playing the
-web and agent instances, from the moment the main scenario only waits for its timer. Each
+web and agent instances, from the moment the main scenario only waits for its host. Each
 machine has a fake metadata service of its own (see tests/support/imds.py). Boot-to-healthy
 times (from the machine's start to the time in its report) are printed (pytest -s) and kept in
 ~/.cache/damso-tests/host-boot-times.json.
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.integration
 
 ENV = "sandbox"
 AMI = "ami-1e749f67"  # one of moto's images
-TIMER_PERIOD = 60  # OnUnitActiveSec of damso-reconcile.timer
+CHECK_EVERY = 4  # reconcile.py --watch: seconds between the pointer checks of damso-reconcile.service
 NO_NVIDIA = "This host has no NVIDIA container runtime"
 IMDS_HOST = "imds.damso.test"  # host_imds_url's host; each machine resolves it to its own fake metadata service
 # One app for every role: busybox httpd behind tini (so SIGTERM stops it at once). The livekit
@@ -292,7 +293,7 @@ def boot_variant(sandbox: Sandbox, name: str, role: str, healthy: bool, **kw) ->
 @pytest.fixture(scope="module")
 def variants(sandbox):
     """The other machines, one after the other, each playing an instance the main scenario does not
-    touch. They start while the main scenario waits for its timer (idle time on this machine)."""
+    touch. They start while the main scenario waits for its host (idle time on this machine)."""
     pool = ThreadPoolExecutor(1)
     futures = {
         "apt-locked": pool.submit(boot_variant, sandbox, "apt-locked", "web", True, apt_lock_seconds=30),
@@ -344,10 +345,14 @@ def running_containers(machine: Machine) -> dict[str, str]:
 
 
 def wait_idle(machine: Machine, timeout: float = 120) -> None:
-    """Until damso-reconcile.service is not running (a oneshot unit is 'activating' while it runs)."""
+    """Until no reconcile run is under way: the service's last run has ended (its journal)."""
     deadline = time.monotonic() + timeout
-    while (state := machine.sh("systemctl is-active damso-reconcile.service")[1].strip()) == "activating":
-        assert time.monotonic() < deadline, f"damso-reconcile.service still {state} after {timeout:.0f} s"
+    while True:
+        journal = machine.sh("journalctl -u damso-reconcile -b --no-pager -o cat")[1]
+        runs = [line for line in journal.splitlines() if "damso-reconcile: reconciling (" in line or "damso-reconcile: run ended" in line]
+        if not runs or "run ended" in runs[-1]:
+            return
+        assert time.monotonic() < deadline, f"damso-reconcile.service still in a run after {timeout:.0f} s:\n{journal[-3000:]}"
         time.sleep(1)
 
 
@@ -355,14 +360,15 @@ def served(machine: Machine) -> str:
     return container_sh(machine, "/bin/busybox wget -qO- http://127.0.0.1:8080/").strip()
 
 
-def test_plain_os_boots_to_healthy_through_its_own_timer(sandbox, livekit_host):
+def test_plain_os_boots_to_healthy_through_its_own_service(sandbox, livekit_host):
     host, report = livekit_host
     machine = host.machine
     current = sandbox.desired("livekit")
     assert report["release"] == current and [c["name"] for c in report["containers"]] == ["app"]
     assert machine.read("/var/lib/cloud/user-data.done").strip() == "0"  # the bootstrap ran once, and cleanly
-    code, out = machine.sh("systemctl is-enabled damso-reconcile.timer; systemctl is-active damso-reconcile.timer")
+    code, out = machine.sh("systemctl is-enabled damso-reconcile.service; systemctl is-active damso-reconcile.service")
     assert out.split() == ["enabled", "active"], out
+    assert machine.sh("test -e /etc/systemd/system/damso-reconcile.timer")[0] != 0  # the long-running unit only
     log = machine.read("/var/log/cloud-init-output.log")
     assert all(f"installing {p}" in log for p in ("python3-boto3", "docker.io", "docker-compose")), log
     # The unit found its identity, address and credentials through IMDSv2; a GET without a token is refused.
@@ -386,20 +392,24 @@ def test_plain_os_boots_to_healthy_through_its_own_timer(sandbox, livekit_host):
     assert code == 0 and "installing" not in out, out
 
 
-def test_a_new_release_is_picked_up_within_the_timer_period(sandbox, livekit_host):
+def test_a_new_release_is_picked_up_at_the_next_pointer_check(sandbox, livekit_host):
     host, _ = livekit_host
     sandbox.configure("two")
     release = sandbox.deploy("--only", "livekit")["release"]
     made_current = time.monotonic()
     assert sandbox.desired("livekit") == release
     sandbox.wait_report(host, f"healthy on {release}", lambda r: r["release"] == release and r["status"] == "healthy",
-                        TIMER_PERIOD + 45)  # fmt: skip
+                        CHECK_EVERY + 45)  # fmt: skip
     sandbox.record("new release: made current to healthy", time.monotonic() - made_current)
     assert served(host.machine) == "two from livekit"
+    # The run came from a moved pointer (not the once-a-minute run), and the checks between cost 304s.
+    journal = host.machine.sh("journalctl -u damso-reconcile -b --no-pager -o cat")[1]
+    assert any(f"{ENV}/" in line and "current changed)" in line for line in journal.splitlines()
+               if "reconciling (" in line), journal[-3000:]  # fmt: skip
 
 
 def test_a_tampered_release_is_refused_on_the_host_and_old_containers_keep_running(sandbox, livekit_host, variants):
-    host, _ = livekit_host  # (the variants boot meanwhile: this test mostly waits for the timer)
+    host, _ = livekit_host  # (the variants boot meanwhile)
     machine = host.machine
     good = sandbox.desired("livekit")
     before = running_containers(machine)
@@ -417,7 +427,7 @@ def test_a_tampered_release_is_refused_on_the_host_and_old_containers_keep_runni
     for key, pointer in pointers.items():
         sandbox.s3.put_object(Bucket=sandbox.bucket, Key=key, Body=json.dumps({**pointer, "release": bad}).encode())
     try:
-        report = sandbox.wait_report(host, f"on {bad}", lambda r: r["release"] == bad, TIMER_PERIOD + 45)
+        report = sandbox.wait_report(host, f"on {bad}", lambda r: r["release"] == bad, CHECK_EVERY + 45)
         assert report["status"] == "rejected" and report["running"] == good, report
         assert "checksum mismatch for livekit/compose.yml" in report["error"]
         # The same containers (ids), still running since the same start (not restarted, not recreated).
@@ -430,7 +440,7 @@ def test_a_tampered_release_is_refused_on_the_host_and_old_containers_keep_runni
 
 def test_a_restarted_machine_comes_back_healthy_by_itself_with_its_new_address(sandbox, livekit_host):
     """Stopped and started again (an instance without an Elastic IP gets a new public address):
-    the timer's run at boot fills livekit.yaml with the new NODE_IP and restarts what mounts it."""
+    the service's run at start fills livekit.yaml with the new NODE_IP and restarts what mounts it."""
     host, _ = livekit_host
     machine = host.machine
     machine.stop()

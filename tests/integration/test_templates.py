@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {
     "shared": {"artifact_bucket": "damso-prod-artifacts-123456789012"},
     "api": {"private_ip": "10.0.10.5"},
+    "data": {"redis_url": "redis://damso-prod.abc123.0001.apn2.cache.amazonaws.com:6379"},
 }
 
 

@@ -8,7 +8,8 @@ the rules decide which ones fail, and how:
 - "reset": the connection is reset before the request reaches the upstream.
 
 A rule matches a method and a regular expression over the path, for its first `times`
-matching requests (None: for ever). `fired` counts what each rule did.
+matching requests (None: for ever). `fired` counts what each rule did. `answered` holds
+(method, path, status) of every request the upstream answered, in order.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.rules: list[Rule] = []
         self.seen: list[tuple[str, str]] = []
+        self.answered: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -98,6 +100,8 @@ class FaultProxy:
                     data = response.read()
                 finally:
                     upstream.close()
+                with proxy._lock:
+                    proxy.answered.append((self.command, self.path, response.status))
                 if rule is not None and rule.action == "lose":
                     return self._cut(reset=False)
                 self.send_response_only(response.status, response.reason)

@@ -356,7 +356,7 @@ class Machine:
         script = (
             "echo '--- cloud-init-output.log'; tail -n 40 /var/log/cloud-init-output.log; "
             "echo '--- user-data exit'; cat /var/lib/cloud/user-data.done; "
-            "echo '--- timers'; systemctl list-timers --all --no-pager | grep -i damso; "
+            "echo '--- service'; systemctl status damso-reconcile --no-pager -n 0; "
             "echo '--- journal damso-reconcile'; journalctl -u damso-reconcile --no-pager -n 40; "
             "echo '--- journal of the engine (starts, stops, exits)'; journalctl -u docker -u containerd --no-pager "
             "| grep -v -e level=info -e level=warning | tail -n 30; "
