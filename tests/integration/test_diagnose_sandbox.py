@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 ENV = "diag"
 BB = '["/bin/busybox", "sh", "-c"'
 CHECK = """    healthcheck:
-      test: ["CMD", "/bin/busybox", "wget", "-q", "-T", "1", "-O", "/dev/null", "http://127.0.0.1:9/"]
+      test: ["CMD", "/bin/busybox", "sh", "-c", "/bin/busybox wget -qO- http://127.0.0.1:9/ >/dev/null"]
       interval: 1s
       timeout: 2s
       retries: 2
@@ -92,7 +92,7 @@ PUBLIC_URL = "https://diag.test"
 
 
 OOM = (r"exited with code 137 \((killed: out of memory, limit 8 MiB"  # an engine that saw the OOM kill
-       r"|killed \(SIGKILL\), memory limit 8 MiB: likely out of memory)")  # one that did not say (OOMKilled false)  # fmt: skip
+       r"|killed \(SIGKILL\), memory limit 8 MiB: likely out of memory)\)")  # one that did not say (OOMKilled false)  # fmt: skip
 EXIT = "exited with code 3: config missing: DIAG_URL is not set"
 CHECKING = r"health check failing for \d+ s \(\d+ probes in a row\): wget: can't connect to remote host \(127\.0\.0\.1\): Connection refused"
 PULL = "image pull failed: manifest unknown"
@@ -119,10 +119,15 @@ def diag(tmp_path_factory, registry, dockerd, busybox_image, git_root):
 
 def block(output: str, container: str) -> list[str]:
     """A failing container's lines in a halted deploy's details: its name line, sentence and last logs."""
-    lines = output.splitlines()
+    lines = [x.strip() for x in output.splitlines()]
     for n, line in enumerate(lines):
-        if line.strip().startswith(f"{container}: "):
-            return [x.strip() for x in lines[n:n + 8]]
+        if line.startswith(f"{container}: "):
+            found = lines[n:n + 2]
+            for more in lines[n + 2:]:
+                if not more.startswith("| "):
+                    break
+                found.append(more)
+            return found
     return []
 
 
