@@ -15,10 +15,10 @@ reports); without anything better they say the state in words.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+
+from damso_ops.operate import words
 
 LAST_LOGS = 5
-OUTPUT_CHARS = 200
 
 SIGNALS = {  # exit code 128+n: killed by signal n
     130: "interrupted (SIGINT)",
@@ -72,7 +72,7 @@ def host_diagnosis(error: str | None, report: dict | None = None) -> str | None:
     try:
         return _host(error, report or {})
     except Exception:  # noqa: BLE001
-        return _first_line(error)
+        return words.first_line(error)
 
 
 # ---- containers -----------------------------------------------------------------------
@@ -82,32 +82,32 @@ def _diagnose(c: dict, report: dict) -> str | None:
     state = c.get("inspect_state") if isinstance(c.get("inspect_state"), dict) else {}
     status = str(state.get("Status") or c.get("state") or "")
     health = state.get("Health") if isinstance(state.get("Health"), dict) else {}
-    restarts = _int(c.get("restarts"))
+    restarts = words.as_int(c.get("restarts"))
 
     if status == "created":
         waiting = _waiting(c, report)
         if waiting:
             return waiting
         if state.get("Error"):
-            return f"could not start: {_first_line(state['Error'])}"
+            return f"could not start: {words.first_line(state['Error'])}"
         return "created but never started"
     if status == "restarting":
-        code = _int(state.get("ExitCode"))
+        code = words.as_int(state.get("ExitCode"))
         why = f", last {_exit(code, state, c)}" if code is not None else ""
         return f"restarting ({restarts} restarts){why}" if restarts is not None else f"restarting{why}"
     if status in ("exited", "dead"):
-        code = _int(state.get("ExitCode"))
+        code = words.as_int(state.get("ExitCode"))
         if code is None:
-            return f"{status}" + (f": {_first_line(state['Error'])}" if state.get("Error") else "")
+            return f"{status}" + (f": {words.first_line(state['Error'])}" if state.get("Error") else "")
         text = _exit(code, state, c)
         times = (restarts or 0) + 1  # each restart followed an exit; this one has not been restarted
         if times > 1:
-            span = _span(c.get("created"), state.get("FinishedAt"))
+            span = words.span(c.get("created"), state.get("FinishedAt"))
             text += f" {times} times" + (f" in {span}" if span else "")
         if state.get("Error"):
-            text += f": {_first_line(state['Error'])}"
+            text += f": {words.first_line(state['Error'])}"
         elif code not in SIGNALS and code not in NOT_RUNNABLE and not state.get("OOMKilled"):
-            line = _last_line(c)
+            line = words.last_line(c)
             if line:
                 text += f": {line}"
         return text
@@ -125,8 +125,10 @@ def _diagnose(c: dict, report: dict) -> str | None:
 def _exit(code: int, state: dict, c: dict) -> str:
     text = f"exited with code {code}"
     if state.get("OOMKilled"):
-        limit = _bytes(_int(c.get("memory")))
+        limit = words.size(words.as_int(c.get("memory")))
         return f"{text} (killed: out of memory{', limit ' + limit if limit else ''})"
+    if code == 137 and words.size(words.as_int(c.get("memory"))):  # SIGKILL under a memory limit, the engine silent on OOM
+        return f"{text} ({SIGNALS[code]}, memory limit {words.size(words.as_int(c.get('memory')))}: likely out of memory)"
     if code in SIGNALS:
         return f"{text} ({SIGNALS[code]})"
     if code in NOT_RUNNABLE:
@@ -138,26 +140,26 @@ def _health(health: dict, state: dict, restarts: int | None) -> str:
     log = [p for p in health.get("Log") or [] if isinstance(p, dict)]
     failing = []
     for probe in reversed(log):  # the trailing run of failed probes
-        if _int(probe.get("ExitCode")) == 0:
+        if words.as_int(probe.get("ExitCode")) == 0:
             break
         failing.insert(0, probe)
-    streak = _int(health.get("FailingStreak"))
+    streak = words.as_int(health.get("FailingStreak"))
     text = "health check failing"
-    duration = _seconds(failing[0].get("Start"), failing[-1].get("End")) if failing else None
+    duration = words.seconds_between(failing[0].get("Start"), failing[-1].get("End")) if failing else None
     if duration is not None:
         if streak and streak > len(failing) and len(failing) > 1:  # older probes fell out of the log (docker keeps 5)
-            starts = _seconds(failing[0].get("Start"), failing[-1].get("Start"))
+            starts = words.seconds_between(failing[0].get("Start"), failing[-1].get("Start"))
             if starts is not None:
                 duration += starts / (len(failing) - 1) * (streak - len(failing))
-            text += f" for about {_duration(duration)}"
+            text += f" for about {words.duration(duration)}"
         else:
-            text += f" for {_duration(duration)}"
+            text += f" for {words.duration(duration)}"
     if streak:
         text += f" ({streak} probe{'s' if streak != 1 else ''} in a row)"
     probe = failing[-1] if failing else (log[-1] if log else None)
     if probe is not None:
-        output = _first_line(probe.get("Output"))
-        code = _int(probe.get("ExitCode"))
+        output = words.first_line(probe.get("Output"))
+        code = words.as_int(probe.get("ExitCode"))
         text += f": {output}" if output else (f": the check exited with code {code} and printed nothing" if code is not None else "")
     if restarts:
         text += f"; {restarts} restarts"
@@ -172,7 +174,7 @@ def _waiting(c: dict, report: dict) -> str | None:
     others = {str(o.get("name")): o for o in report.get("containers") or [] if isinstance(o, dict)}
     wanted = {"service_healthy": lambda o: o.get("health") == "healthy",
               "service_completed_successfully": lambda o: o.get("state") == "exited"
-              and _int((o.get("inspect_state") or {}).get("ExitCode")) in (0, None),
+              and words.as_int((o.get("inspect_state") or {}).get("ExitCode")) in (0, None),
               "service_started": lambda o: o.get("state") == "running"}  # fmt: skip
     blocking = [(name, cond) for name, cond in deps if name not in others or not wanted.get(cond, wanted["service_started"])(others[name])]
     name, cond = (blocking or deps)[0]
@@ -211,10 +213,10 @@ def _host(error: str, report: dict) -> str:
         for needle, reason in PULL_REASONS:
             if needle in low:
                 return f"image pull failed: {reason}"
-        return f"image pull failed: {_last_meaningful(error.split(':', 1)[-1])}"
+        return f"image pull failed: {words.last_meaningful(error.split(':', 1)[-1])}"
     if low.startswith("docker login"):
         reason = next((r for n, r in PULL_REASONS if n in low), None)
-        return f"registry login failed: {reason or _last_meaningful(error)}"
+        return f"registry login failed: {reason or words.last_meaningful(error)}"
     dep = re.search(r"dependency failed to start: container (\S+) (is unhealthy|exited \((\d+)\))", error)
     if dep:
         name = _service(dep.group(1), report)
@@ -225,8 +227,8 @@ def _host(error: str, report: dict) -> str:
     if v1:
         return f"waiting for a dependency of {v1.group(1)} (depends_on: service_healthy), which is unhealthy"
     if low.startswith("compose up"):
-        return f"compose up failed: {_last_meaningful(error.split(':', 1)[-1])}"
-    return _first_line(error)
+        return f"compose up failed: {words.last_meaningful(error.split(':', 1)[-1])}"
+    return words.first_line(error)
 
 
 def _service(container_name: str, report: dict) -> str:
@@ -236,83 +238,3 @@ def _service(container_name: str, report: dict) -> str:
     if env and role:
         name = re.sub(rf"^damso-{re.escape(str(env))}-{re.escape(str(role))}(-\d+)?[-_]", "", name)
     return name
-
-
-# ---- small pieces ---------------------------------------------------------------------------
-
-
-def _int(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _bytes(n: int | None) -> str | None:
-    if not n or n <= 0:
-        return None
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            value = n / size
-            return f"{value:.0f} {unit}" if value == int(value) or value >= 10 else f"{value:.1f} {unit}"
-    return f"{n} B"
-
-
-def _time(text) -> datetime | None:
-    """docker's RFC 3339 times have nanoseconds; Python takes microseconds."""
-    if not text or not isinstance(text, str) or text.startswith("0001-"):
-        return None
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text.strip()).replace("Z", "+00:00")
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _seconds(start, end) -> float | None:
-    a, b = _time(start), _time(end)
-    if a is None or b is None or b < a:
-        return None
-    return (b - a).total_seconds()
-
-
-def _span(start, end) -> str | None:
-    seconds = _seconds(start, end)
-    return _duration(seconds) if seconds is not None else None
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h".replace(".0 h", " h")
-
-
-def _meaningful(output) -> str | None:
-    """The first line of a probe's output that says something (not blank, not curl's progress meter)."""
-    for line in str(output or "").splitlines():
-        line = line.strip()
-        if not line or re.fullmatch(r"[\d\s.:%kMG/\-|-]+", line) or line.startswith("% Total") or "Dload" in line:
-            continue
-        return line[:OUTPUT_CHARS]
-    return None
-
-
-def _first_line(text) -> str:
-    return _meaningful(text) or str(text or "").strip().split("\n")[0][:OUTPUT_CHARS]
-
-
-def _last_meaningful(text: str) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return (lines[-1] if lines else str(text).strip())[:OUTPUT_CHARS]
-
-
-def _last_line(c: dict) -> str | None:
-    for line in reversed(c.get("logs") or []):
-        if isinstance(line, str) and line.strip():
-            return line.strip()[:OUTPUT_CHARS]
-    return None

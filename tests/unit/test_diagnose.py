@@ -45,6 +45,16 @@ def test_out_of_memory_without_a_limit_or_restarts_in_the_report():
     assert diagnose.diagnose(c) == "exited with code 137 (killed: out of memory, limit 512 MiB)"
 
 
+def test_a_sigkill_under_a_memory_limit_the_engine_did_not_call_oom_is_likely_out_of_memory():
+    """Seen on this project's test engine (dockerd 20.10, cgroup v1 in a container): a container killed
+    at its 8 MiB limit exits 137 with OOMKilled false. Only with a limit does 137 point at memory."""
+    c = record("exited", ExitCode=137, OOMKilled=False)
+    c["memory"] = 8 * 1024**2
+    assert diagnose.diagnose(c) == "exited with code 137 (killed (SIGKILL), memory limit 8 MiB: likely out of memory)"
+    c["memory"] = 0
+    assert diagnose.diagnose(c) == "exited with code 137 (killed (SIGKILL))"
+
+
 @pytest.mark.parametrize(("code", "words"), [
     (137, "exited with code 137 (killed (SIGKILL))"),
     (143, "exited with code 143 (stopped (SIGTERM))"),
