@@ -74,7 +74,7 @@ GITHUB = {"ref_name": "v1.2.3", "run_id": "4242", "event_name": "push", "token":
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 DOCTOR_CHECKS = {
     "build": ["config", "git", "source repositories", "docker", "registry credentials"],
-    "deploy": ["config", "terraform", "aws credentials"],
+    "deploy": ["config", "terraform", "aws credentials", "ssm agents"],
 }
 
 

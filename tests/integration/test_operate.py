@@ -57,7 +57,9 @@ env = {{ {env_toml} }}
         )
     return (
         f'\n[environments.{ENV}]\nsandbox = true\nregion = "ap-northeast-2"\ndomain = "ops.test"\n'
-        f'[environments.{ENV}.build_args]\nPUBLIC_URL = "https://ops.test"\n' + "".join(roles)
+        f'[environments.{ENV}.build_args]\nPUBLIC_URL = "https://ops.test"\n'
+        f'[environments.{ENV}.logs]\ncloudwatch = false\n'  # damso logs from the hosts' reports here (CloudWatch: test_logs_sandbox)
+        + "".join(roles)
     )
 
 
