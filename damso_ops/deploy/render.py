@@ -6,6 +6,7 @@ shipped with damso, file by file.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -107,6 +108,7 @@ def render_user_data(cfg: Config, env_name: str, role_name: str, role: Role, buc
     return _render(jenv or template_env(cfg), "user-data/bootstrap.sh.j2", key, cfg, context)
 
 
+@functools.lru_cache(maxsize=1)  # damso's own file: parsed once per process, not per role and plan
 def reconcile_source() -> str:
     """The host's reconcile script as every host runs it (and the sandbox's local convergence):
     templates/host/reconcile.py without its comments and docstrings (ast: the same code), which
@@ -122,6 +124,7 @@ def reconcile_source() -> str:
     return "#!/usr/bin/env python3\n# damso's templates/host/reconcile.py, without comments and docstrings\n" + ast.unparse(tree) + "\n"
 
 
+@functools.lru_cache(maxsize=1)
 def reconcile_gz() -> str:
     """reconcile_source() gzipped (no timestamp: the same bytes every time) and base64'd, in
     76-column lines, for the user-data."""
