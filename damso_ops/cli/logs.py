@@ -58,14 +58,19 @@ def logs(
 
         reader = log_events.Reader(target.aws.client("logs"), log_group(ctx.obj.config().project.name, env, role),
                                    [instance] if instance else None, service, grep)  # fmt: skip
-        if reader.exists():
+        exists = reader.exists()
+        if exists and (follow or since or grep or reader.sent()):
             log_events.register_secrets(target.aws.client("ssm"), env, role)
             _cloudwatch_logs(reader, role, start, follow, lines, json_out)
             return
-        if follow or since or grep:
+        if not exists and (follow or since or grep):
             raise UsageError(f"{role} in {env} has no log group {reader.group} yet; run 'damso deploy {env}' to make it.")
-        _note(f"{env}: no log group {reader.group} yet (run 'damso deploy {env}' to make it); "
-              "showing the lines hosts put in their last reports.")  # fmt: skip
+        if exists:  # a compose file without the awslogs `logging` block sends nothing there
+            _note(f"{env}: no container of {role} has sent a line to {reader.group} (its compose file has no "
+                  "logging block for CloudWatch; see docs/operate.md); showing the lines hosts put in their last reports.")  # fmt: skip
+        else:
+            _note(f"{env}: no log group {reader.group} yet (run 'damso deploy {env}' to make it); "
+                  "showing the lines hosts put in their last reports.")  # fmt: skip
     else:
         _note(f"{env}: CloudWatch Logs is off (environments.{env}.logs.cloudwatch = false); "
               "showing the lines hosts put in their last reports.")  # fmt: skip

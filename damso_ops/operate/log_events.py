@@ -107,6 +107,11 @@ class Reader:
                     names.append(s["logStreamName"])
         return sorted(names)
 
+    def sent(self) -> bool:
+        """Whether any container of the role's instances (any container: the one asked for may not
+        have logged yet) has a stream in the group."""
+        return bool(Reader(self.client, self.group, self.instances).streams())
+
     def read(self, start: int, end: int | None = None) -> list[LogLine]:
         """Every line from start to end (epoch ms, both included), in time order."""
         found = []

@@ -408,6 +408,24 @@ def test_a_new_release_is_picked_up_at_the_next_pointer_check(sandbox, livekit_h
                if "reconciling (" in line), journal[-3000:]  # fmt: skip
 
 
+def test_the_script_damso_exec_sends_runs_on_the_host_as_the_ssm_agent_would(sandbox, livekit_host):
+    """damso exec's AWS-RunShellScript commands (the emulator runs none): written to a file and run
+    by sh as root, as the agent does, on the booted host: in the role's container through the
+    host's own compose (its host.env, its applied release), and on the host itself."""
+    from damso_ops.operate import remote
+
+    host, _ = livekit_host
+    wait_idle(host.machine)
+    for argv, service, expected in (
+        (["/bin/busybox", "sh", "-c", "cat /www/index.html; exit 3"], "app", (3, "two from livekit\n")),
+        (["sh", "-c", "pwd; id -u; exit 4"], None, (4, "/\n0\n")),
+    ):
+        script = remote.host_script(argv, service)
+        code, out = host.machine.sh(f"mkdir -p /tmp/ssm && cat > /tmp/ssm/_script.sh <<'EOF_SSM'\n{script}EOF_SSM\n"
+                                    "sh /tmp/ssm/_script.sh 2>/tmp/ssm/stderr")  # fmt: skip
+        assert (code, out) == expected, f"{script}\nstderr: {host.machine.read('/tmp/ssm/stderr')}"
+
+
 def test_a_tampered_release_is_refused_on_the_host_and_old_containers_keep_running(sandbox, livekit_host, variants):
     host, _ = livekit_host  # (the variants boot meanwhile)
     machine = host.machine
