@@ -23,6 +23,8 @@ from damso_ops.runner import run
 # rewrite the cached provider that another stack's plan is starting ("fork/exec ...: no such
 # file"). One init at a time in this process; across processes sharing the cache, inits take
 # the cache's lock file exclusively (filelock) and plans, applies and outputs take it shared.
+# Without a cache (providers linked from a filesystem mirror: terraform.cli_env) there is
+# nothing shared, and no lock: a long apply elsewhere never holds up an init here.
 _INIT_LOCK = threading.Lock()
 
 
@@ -30,6 +32,9 @@ _INIT_LOCK = threading.Lock()
 def using_cache(env: Mapping[str, str]) -> Iterator[None]:
     """A shared lock on the plugin cache's lock file: no init rewrites a provider meanwhile.
     For whatever runs terraform with damso's environment (`env`, as terraform.cli_env makes it)."""
+    if not env.get("TF_PLUGIN_CACHE_DIR"):
+        yield
+        return
     with open(_lock_path(env), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_SH)
         try:
@@ -38,9 +43,14 @@ def using_cache(env: Mapping[str, str]) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def initialising(env: Mapping[str, str]) -> FileLock:
+@contextlib.contextmanager
+def initialising(env: Mapping[str, str]) -> Iterator[None]:
     """The exclusive lock an init takes on the plugin cache (its lock file: the same as using_cache's)."""
-    return FileLock(_lock_path(env))
+    if not env.get("TF_PLUGIN_CACHE_DIR"):
+        yield
+        return
+    with _INIT_LOCK, FileLock(_lock_path(env)):
+        yield
 
 
 def _lock_path(env: Mapping[str, str]) -> str:
@@ -54,7 +64,7 @@ def init(ws: workspace.Workspace, stack: str) -> None:
     key = workspace.init_key(folder)
     if stamp.is_file() and stamp.read_text() == key:
         return
-    with _INIT_LOCK, initialising(ws.env):
+    with initialising(ws.env):
         run(terraform.init_command(folder, ws.env))
     stamp.write_text(key)
 

@@ -52,24 +52,26 @@ def _tf(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, 
 
 
 def cli_env(home: Path) -> dict[str, str]:
-    """Environment for every terraform run: damso's own CLI config (mirror or registry)."""
+    """Environment for every terraform run: damso's own CLI config (mirror or registry).
+
+    Providers from the registry go through one plugin cache per user (the AWS provider is
+    ~700 MB), whatever DAMSO_CACHE_DIR says. From a filesystem mirror (unpacked) there is no
+    cache: init links each stack's provider straight to the mirror, so inits share nothing and
+    need no lock. TF_PLUGIN_CACHE_DIR, when set, is used either way."""
     home.mkdir(parents=True, exist_ok=True)
     rc = home / "terraformrc"
-    text = cli_config_text(find_mirror())
+    mirror = find_mirror()
+    text = cli_config_text(mirror)
     if not rc.is_file() or rc.read_text() != text:
         rc.write_text(text)
-    # One provider cache per user (the AWS provider is ~700 MB), whatever DAMSO_CACHE_DIR says.
-    from platformdirs import user_cache_dir
+    env = {"TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+    if os.environ.get("TF_PLUGIN_CACHE_DIR") or mirror is None:
+        from platformdirs import user_cache_dir
 
-    plugin_cache = Path(os.environ.get("TF_PLUGIN_CACHE_DIR") or Path(user_cache_dir("damso")) / "terraform-plugins")
-    plugin_cache.mkdir(parents=True, exist_ok=True)
-    return {
-        "TF_CLI_CONFIG_FILE": str(rc),
-        "TF_PLUGIN_CACHE_DIR": str(plugin_cache),
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-        "CHECKPOINT_DISABLE": "1",
-    }
+        plugin_cache = Path(os.environ.get("TF_PLUGIN_CACHE_DIR") or Path(user_cache_dir("damso")) / "terraform-plugins")
+        plugin_cache.mkdir(parents=True, exist_ok=True)
+        env["TF_PLUGIN_CACHE_DIR"] = str(plugin_cache)
+    return env
 
 
 def version_command(env: dict[str, str]) -> Command:

@@ -35,7 +35,7 @@ ROLES = ("livekit", "api", "web", "agent")
 STACKS = {"shared", *ROLES, "edge", "data"}
 WAVES = [["livekit"], ["api"], ["web"], ["agent"]]
 DRAIN = 2  # roles.api.drain_timeout, seconds (the target group's own delay is 300)
-PREFIX = port_prefix()
+PREFIX = port_prefix(__name__)
 COMPOSE = """\
 services:
   app:

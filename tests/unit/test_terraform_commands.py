@@ -118,6 +118,30 @@ def test_find_mirror_takes_the_override_only_when_it_holds_the_aws_provider(tmp_
     assert terraform.find_mirror() == tmp_path
 
 
+def test_a_filesystem_mirror_needs_no_plugin_cache_and_inits_take_no_lock(tmp_path, monkeypatch):
+    """From an unpacked mirror, init links each stack's provider to the mirror: nothing is shared,
+    so an init never waits for another process's plans and applies (they held its lock shared)."""
+    import fcntl
+
+    from damso_ops.deploy import stackops
+
+    (tmp_path / "mirror" / terraform.PROVIDER).mkdir(parents=True)
+    monkeypatch.setenv("DAMSO_TF_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.delenv("TF_PLUGIN_CACHE_DIR", raising=False)
+    env = terraform.cli_env(tmp_path / "home")
+    assert "TF_PLUGIN_CACHE_DIR" not in env
+    with stackops.using_cache(env), stackops.initialising(env):  # neither waits for the other
+        pass
+    # From the registry (no mirror), or when the user names a cache: the cache, and its lock.
+    monkeypatch.setenv("TF_PLUGIN_CACHE_DIR", str(tmp_path / "plugins"))
+    env = terraform.cli_env(tmp_path / "home")
+    assert env["TF_PLUGIN_CACHE_DIR"] == str(tmp_path / "plugins")
+    with stackops.using_cache(env):
+        with open(tmp_path / "plugins" / ".damso-init.lock") as fh:
+            with pytest.raises(BlockingIOError):  # an init would wait
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def _change(address: str, *actions: str) -> dict:
     return {"address": address, "change": {"actions": list(actions)}}
 
