@@ -66,7 +66,8 @@ def inputs(
     if stack == "shared":
         return {**values, "availability_zones": env.zones(), "deny_insecure_transport": not env.sandbox,
                 "flow_logs": env.flow_logs,
-                "force_destroy_artifacts": env.sandbox}  # a sandbox's destroy takes its releases along; AWS's keeps them  # fmt: skip
+                "force_destroy_artifacts": env.sandbox,  # a sandbox's destroy takes its releases along; AWS's keeps them
+                "lifecycle_rules": not env.sandbox}  # the emulator runs none, and the provider waits 55 s for them  # fmt: skip
     shared = outputs["shared"]
     if stack == "gpu-dev":
         return {**values, **gpu_dev_inputs(env, shared)}

@@ -197,7 +197,7 @@ def test_role_stacks_get_shared_outputs_and_rendered_user_data(project):
     assert f'"user_data": "#!/bin/sh\\n# api of prod reads s3://{ARTIFACTS}\\n"' in inputs
     assert project.stack_file("shared", "damso.auto.tfvars.json") == (
         '{\n  "availability_zones": [],\n  "deny_insecure_transport": true,\n  "env": "prod",\n  "flow_logs": true,\n'
-        '  "force_destroy_artifacts": false,\n  "project": "unit",\n  "region": "us-east-1"\n}\n'
+        '  "force_destroy_artifacts": false,\n  "lifecycle_rules": true,\n  "project": "unit",\n  "region": "us-east-1"\n}\n'
     )  # us-east-1 has no default zones: the shared stack takes the region's first two
     assert project.stack_file("web", "backend.hcl").startswith(f'bucket = "{STATE}"\nkey = "prod/web.tfstate"\n')
 

@@ -101,9 +101,11 @@ def test_zones_access_and_tls_only_transport_reach_the_stacks():
                         'statements = [{ actions = ["bedrock:InvokeModel"], resources = ["arn:aws:bedrock:*::foundation-model/*"] }]'))
     shared = stacks.inputs(c, "prod", "shared", {}, {})
     assert shared["availability_zones"] == ["ap-northeast-2a", "ap-northeast-2c"] and shared["deny_insecure_transport"] is True
+    assert shared["lifecycle_rules"] is True  # old versions expire (the sandbox's emulator runs no rule)
     assert shared["force_destroy_artifacts"] is False  # destroying prod's network stops at its releases (the sandbox's go too)
     sandbox = cfg(ENV.replace("[environments.prod]\n", "[environments.prod]\nsandbox = true\n"))
     assert stacks.inputs(sandbox, "prod", "shared", {}, {})["force_destroy_artifacts"] is True
+    assert stacks.inputs(sandbox, "prod", "shared", {}, {})["lifecycle_rules"] is False
     api = stacks.inputs(c, "prod", "api", {"shared": SHARED}, {"api": ""})
     assert api["metadata_hop_limit"] == 2 and api["managed_policy_arns"] == ["arn:aws:iam::aws:policy/AmazonBedrockReadOnly"]
     assert api["extra_policy_statements"] == [{"actions": ["bedrock:InvokeModel"], "resources": ["arn:aws:bedrock:*::foundation-model/*"]}]

@@ -69,6 +69,7 @@ resource "aws_s3_bucket_policy" "this" {
 # Releases are immutable keys (kept for rollback); what gets overwritten is the
 # hosts' reports, whose old versions expire. Unfinished uploads are cleaned up.
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  count  = var.lifecycle_rules ? 1 : 0
   bucket = aws_s3_bucket.this.id
 
   rule {

@@ -15,6 +15,12 @@ variable "deny_insecure_transport" {
   default     = true
 }
 
+variable "lifecycle_rules" {
+  description = "Old versions expire, unfinished uploads and lone delete markers go. damso passes false for the sandbox only: its emulator never runs the rules, and the provider waits 55 s after creating them (10 s, then 10 equal reads 5 s apart)."
+  type        = bool
+  default     = true
+}
+
 variable "noncurrent_version_days" {
   description = "Days an overwritten or deleted object's old version is kept before it expires."
   type        = number

@@ -17,4 +17,5 @@ module "artifacts" {
 
   deny_insecure_transport = var.deny_insecure_transport
   noncurrent_version_days = var.noncurrent_version_days
+  lifecycle_rules         = var.lifecycle_rules
 }

@@ -41,6 +41,12 @@ variable "deny_insecure_transport" {
   default     = false
 }
 
+variable "lifecycle_rules" {
+  type        = bool
+  description = "The release bucket's lifecycle rules (old versions expire). damso passes false for the sandbox only: its emulator never runs them, and the provider waits 55 s after creating them."
+  default     = true
+}
+
 variable "noncurrent_version_days" {
   type        = number
   description = "Days the release bucket keeps an overwritten or deleted object's old version."

@@ -77,19 +77,19 @@ run "tls_only_and_old_versions_expire" {
   }
 
   assert {
-    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.noncurrent_version_expiration[0].noncurrent_days if r.id == "expire-noncurrent-versions"]) == 90
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.noncurrent_version_expiration[0].noncurrent_days if r.id == "expire-noncurrent-versions"]) == 90
     error_message = "Old object versions must expire after noncurrent_version_days (90 by default)."
   }
 
   assert {
-    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.abort_incomplete_multipart_upload[0].days_after_initiation if r.id == "expire-noncurrent-versions"]) == 7
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.abort_incomplete_multipart_upload[0].days_after_initiation if r.id == "expire-noncurrent-versions"]) == 7
     error_message = "Unfinished multipart uploads must be cleaned up."
   }
 
   assert {
     condition = (
-      one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : length(r.expiration) if r.id == "expire-noncurrent-versions"]) == 0 &&
-      one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.expiration[0].expired_object_delete_marker if r.id == "remove-expired-delete-markers"])
+      one([for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : length(r.expiration) if r.id == "expire-noncurrent-versions"]) == 0 &&
+      one([for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.expiration[0].expired_object_delete_marker if r.id == "remove-expired-delete-markers"])
     )
     error_message = "No rule may expire current objects (releases are kept for rollback); only delete markers left alone go."
   }
@@ -105,5 +105,18 @@ run "the_emulator_gets_no_policy" {
   assert {
     condition     = length(aws_s3_bucket_policy.this) == 0
     error_message = "deny_insecure_transport = false must leave the bucket without a policy."
+  }
+}
+
+run "the_emulator_gets_no_lifecycle_rules" {
+  command = plan
+
+  variables {
+    lifecycle_rules = false
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_lifecycle_configuration.this) == 0
+    error_message = "lifecycle_rules = false must leave the bucket without a lifecycle configuration."
   }
 }
