@@ -30,6 +30,19 @@ def pytest_configure(config):
     _START.append((leftovers.Snapshot.take(os.environ.get("DOCKER_HOST")), leftovers.start_ledger()))
 
 
+# The test files that deploy a sandbox, longest first (from a run's --durations). pytest-xdist
+# hands out whole files (--dist loadfile) in collection order: the longest start first, and the
+# short ones fill the gaps at the end, instead of one long file running alone at the end.
+LONGEST_FIRST = ("test_prod_topology.py", "test_deploy_sandbox.py", "test_rollout.py", "test_host_boot.py",
+                 "test_livekit.py", "test_operate.py", "test_dev_gpu.py", "test_diagnose_sandbox.py",
+                 "test_logs_sandbox.py", "test_faults.py", "test_release_steps.py")  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: every file keeps its order
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
     """After the session's teardown (the workers' too: they have finished), in the controller only:
