@@ -7,7 +7,6 @@ service's image has (curl, wget, node, python), as `docker compose` would run it
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import boto3
 import pytest
@@ -46,6 +47,8 @@ def moto_port():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     yield server._port
+    # Its state is the process's moto state: leave none of it to later tests in this process.
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{server._port}/moto-api/reset", method="POST"), timeout=30)
     server.stop()
 
 
