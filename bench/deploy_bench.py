@@ -6,6 +6,11 @@ identical fresh environments. Terraform is real, against the embedded emulator, 
 containers really start (--converge-local). Reuses the Docker engine that answers (else
 starts one) and starts a registry; stops and removes what it started.
 
+Then, with hosts run as on EC2 (templates/host/reconcile.py --watch on this machine): a
+host's wave start latency and idle cost (bench/watch_bench.py), and a three-wave app-only
+rollout without --converge-local vs the sum of its hosts' own pull + start + health
+(bench/rollout_bench.py).
+
 S3 requests are counted from the emulator's request log (.damso/sandbox/moto.log, one line
 per HTTP request): every PUT, whatever the bucket: the Terraform state bucket (state
 objects, the S3 backend's *.tflock files, damso's lock <env>/damso.lock) and the artifact
@@ -17,7 +22,8 @@ Where the no-op's time goes is read from damso's own log (.damso/logs/damso.log,
 timestamped lines `damso --verbose` prints): start-up, the commands it ran, what came after.
 
 `--json FILE` also writes the figures as JSON (`make bench` collects them into one table);
-`--keep` leaves the project, its emulator and containers for a look afterwards.
+`--keep` leaves the project, its emulator and containers for a look afterwards;
+`--watch-only` and `--rollout-only` run only what the hosts' lines need.
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ from tests.support.daemons import Dockerd, Registry  # noqa: E402
 from tests.support.gitrepos import make_repo  # noqa: E402
 from tests.support.images import ensure_busybox_image  # noqa: E402
 
-import watch_bench  # noqa: E402  (bench/, this file's folder)
+import rollout_bench  # noqa: E402  (bench/, this file's folder)
+import watch_bench  # noqa: E402
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 REQUEST = re.compile(r'"(PUT|DELETE|POST|GET|HEAD) (/[^ ?"]*)[^"]*" (\d{3})')
@@ -134,8 +141,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     parser.add_argument("--keep", action="store_true", help="leave the project, emulator and containers")
     parser.add_argument("--watch-only", action="store_true",
-                        help="only what the host watch lines need: the first and app-only deploys, then those lines")
+                        help="only what the hosts' lines need: the first and app-only deploys, the host's watch, the rollout")
+    parser.add_argument("--rollout-only", action="store_true",
+                        help="only the first deploy, then the three-wave rollout (the quickest)")
     options = parser.parse_args()
+    quick = options.watch_only or options.rollout_only
     work = Path(tempfile.mkdtemp(prefix="damso-bench-deploy-"))
     started_all = time.perf_counter()
     # Names of this run's own: the compose projects (damso-<env>-<role>), containers and networks on the
@@ -154,9 +164,11 @@ def main() -> None:
         (project / "templates" / "compose").mkdir(parents=True)
         (project / "templates" / "compose" / "app.yml.j2").write_text(COMPOSE)
 
-        def environments(message: str = "hello") -> str:
-            return "".join(sandbox_toml(message).replace("environments.sandbox", f"environments.{name}")
-                           for name in (main_env, serial_env))  # fmt: skip
+        def environments(message: str = "hello", main=lambda text: text) -> str:
+            """Both environments' TOML; main(text): the main environment's, changed (the rollout's waves)."""
+            return "".join((main if name == main_env else str)(
+                sandbox_toml(message).replace("environments.sandbox", f"environments.{name}"))
+                for name in (main_env, serial_env))  # fmt: skip
 
         write_config(project, registry.host, repos, environments())
         env = {**os.environ, "DOCKER_HOST": engine.host, "GHCR_USERNAME": registry.username,
@@ -174,9 +186,11 @@ def main() -> None:
         def remove_containers(env_name: str) -> None:
             """The containers and compose networks of one of this run's environments."""
             prefix = f"damso-{env_name}-"
-            for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project"}):
-                if c.labels["com.docker.compose.project"].startswith(prefix):
-                    c.remove(force=True)
+            # The engine's list as it answers it: containers.list() would inspect each container, and one of
+            # another run that is removed meanwhile would fail it.
+            for c in client.api.containers(all=True, filters={"label": "com.docker.compose.project"}):
+                if (c.get("Labels") or {}).get("com.docker.compose.project", "").startswith(prefix):
+                    client.api.remove_container(c["Id"], force=True)
             for n in client.networks.list(filters={"label": "com.docker.compose.project"}):
                 if n.attrs.get("Labels", {}).get("com.docker.compose.project", "").startswith(prefix):
                     n.remove()
@@ -199,33 +213,46 @@ def main() -> None:
         try:
             damso("build", "--ref", "main", "api")
             first = measure("first deploy (--jobs 4)", main_env, "--jobs", "4")
-            noop = None if options.watch_only else measure("no-op re-deploy", main_env)
-            write_config(project, registry.host, repos, environments("app-only"))
-            app_only = measure("app-only deploy", main_env)
-            watch = watch_bench.measure(project, main_env, env, lambda: requests(project),
-                                        (app_only["release"], first["release"]))  # fmt: skip
+            noop = None if quick else measure("no-op re-deploy", main_env)
+            watch, message = None, "hello"
+            if not options.rollout_only:
+                message = "app-only"
+                write_config(project, registry.host, repos, environments(message))
+                app_only = measure("app-only deploy", main_env)
+                watch = watch_bench.measure(project, main_env, env, lambda: requests(project),
+                                            (app_only["release"], first["release"]))  # fmt: skip
+            rollout = rollout_bench.measure(
+                project, main_env, env, lambda main: write_config(project, registry.host, repos, environments(message, main)))
             remove_containers(main_env)  # only one environment's networks at a time on the shared engine
-            serial = None if options.watch_only else measure("first deploy (--jobs 1)", serial_env, "--jobs", "1")
+            serial = None if quick else measure("first deploy (--jobs 1)", serial_env, "--jobs", "1")
         except BaseException:
             if rows:
                 report(rows)
             raise
         finally:  # the containers, networks and emulator this run started, also when it fails
             if not options.keep:
-                for name in (main_env, serial_env):
-                    remove_containers(name)
+                try:
+                    for name in (main_env, serial_env):
+                        remove_containers(name)
+                except Exception as exc:  # noqa: BLE001 - the engine went away: the emulator still stops
+                    print(f"could not remove this run's containers: {exc}", file=sys.stderr)
                 subprocess.run([sys.executable, "-m", "damso_ops", "sandbox", "stop"], cwd=project, env=env,
                                capture_output=True, check=False)  # fmt: skip
                 shutil.rmtree(work, ignore_errors=True)
 
     report(rows)
-    print("a host's watch (templates/host/reconcile.py --watch), one host of the sandbox run as on EC2:")
-    for line in watch_bench.lines(watch):
+    if watch:
+        print("a host's watch (templates/host/reconcile.py --watch), one host of the sandbox run as on EC2:")
+        for line in watch_bench.lines(watch):
+            print(f"  {line}")
+    print("a rollout to hosts run as on EC2 (templates/host/reconcile.py --watch, every host of the environment):")
+    for line in rollout_bench.lines(rollout):
         print(f"  {line}")
-    if options.watch_only:
-        print(f"(deploy bench, --watch-only: {time.perf_counter() - started_all:.0f} s in all)")
+    if quick:
+        print(f"(deploy bench, {'--watch-only' if options.watch_only else '--rollout-only'}: "
+              f"{time.perf_counter() - started_all:.0f} s in all)")
         if options.json:
-            options.json.write_text(json.dumps({"watch": watch}, indent=2))
+            options.json.write_text(json.dumps({"watch": watch, "rollout": rollout}, indent=2))  # watch: None with --rollout-only
         return
     ratio = noop["seconds"] / first["seconds"]
     print(f"no-op/first = {ratio:.3f}   first/app-only = {first['seconds'] / app_only['seconds']:.1f}x   "
@@ -240,6 +267,7 @@ def main() -> None:
             "noop_deletes": noop["deletes"], "app_only_s": app_only["seconds"], "serial_s": serial["seconds"],
             "parallel_s": first["seconds"], "first_cpu_s": first["cpu"], "noop_cpu_s": noop["cpu"],
             "first_puts_by_bucket": first["by_bucket"], "first_lock_puts": first["locks"], "watch": watch,
+            "rollout": rollout,
         }  # fmt: skip
         options.json.write_text(json.dumps(figures, indent=2))
     if options.keep:

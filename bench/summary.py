@@ -1,6 +1,7 @@
 """The table of issues 14 and 23 from one `make bench` run: every measure, its goal, met or not.
 
-Issue 23's lines too: the host's watch (wave start latency, an idle host's cost).
+Issue 23's lines too: the host's watch (wave start latency, an idle host's cost) and a
+three-wave app-only rollout vs the sum of its hosts' own pull + start + health time.
 
 Usage: python3 bench/summary.py BUILD.json DEPLOY.json (written by build_bench.py and
 deploy_bench.py with --json). A missing file leaves its rows out.
@@ -36,7 +37,7 @@ def main(build_path: str, deploy_path: str) -> None:
         rows.append(("serial / parallel first deploy (--jobs 1 vs 4)",
                      f"{d['serial_s']:.1f} s / {d['parallel_s']:.1f} s = {d['serial_s'] / d['parallel_s']:.2f}x", "-",
                      None))
-    if "watch" in deployed:
+    if deployed.get("watch"):
         w = deployed["watch"]
         rows.append((f"wave start latency: role pointer moved -> host's reconcile starts ({w['moves']} moves, sandbox)",
                      f"p50 {w['latency_p50_s']:.2f} s, max {w['latency_max_s']:.2f} s", "max <= 5 s",
@@ -46,6 +47,12 @@ def main(build_path: str, deploy_path: str) -> None:
         rows.append((f"an idle host's CPU seconds per hour (over {w['idle_window_s']:.0f} s, scaled)",
                      f"{w['idle_cpu_s_per_hour']:.1f} s (pointer checks alone {w['checks_cpu_s_per_hour']:.1f} s)", "-",
                      None))
+    if deployed.get("rollout"):
+        r = deployed["rollout"]
+        waves = {3: "three"}.get(len(r["waves"]), str(len(r["waves"])))
+        rows.append((f"{waves}-wave app-only rollout / sum of its hosts' pull + start + health",
+                     f"{r['rollout_s']:.1f} s / {r['hosts_s']:.1f} s = {r['ratio']:.2f}x", f"<= {r['goal']:g}x",
+                     r["ratio"] <= r["goal"]))
     if "build" in built:
         b = built["build"]
         ratio = b["old_s"] / b["noop_s"]

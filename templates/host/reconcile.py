@@ -18,7 +18,8 @@ compose pull; the release tasks (tasks.json), on the one host damso assigned the
 and once per release (their record is <env>/tasks/<release>/<role>.json; a failed task
 keeps the running release and fails the run; the role's other hosts wait until they are
 done); compose up; wait for health (a container labelled damso.task is one-shot: exit 0
-is done, not a crash); write a report to <env>/reports/<instance-id>.json. A run that
+is done, not a crash); write a report to <env>/reports/<instance-id>.json (for a release it
+applied, "seconds": of compose pull, of compose up and of the wait for health). A run that
 finds the release already applied fills the X.in files again (the node's address
 may have changed) and restarts the containers that mount a file whose content
 changed. Every run that keeps a release (the applied one, or after a rejected one)
@@ -565,6 +566,7 @@ class Host:
             return 0
         applied_file = os.path.join(self.workdir, "applied")
         applied = open(applied_file).read().strip() if os.path.exists(applied_file) else None
+        seconds = None  # a new release's compose pull, compose up and wait for health, in the report
         try:
             folder = os.path.join(self.workdir, "releases", release)
             if release == applied and os.path.isdir(folder):
@@ -574,10 +576,13 @@ class Host:
                 folder, manifest = self.fetch(release)
                 self.check_gpu(folder)
                 self.login(manifest.get("registry"))
-                for step in (("pull",), ("up", "-d", "--remove-orphans")):
-                    if step[0] == "up":
+                seconds = {}
+                for name, step in (("pull", ("pull",)), ("start", ("up", "-d", "--remove-orphans"))):
+                    if name == "start":
                         self.run_tasks(folder, release)  # before the services switch
+                    began = time.monotonic()
                     out = self.compose(folder, *step)
+                    seconds[name] = round(time.monotonic() - began, 1)
                     if 'could not select device driver "nvidia"' in out.stderr:
                         raise RuntimeError(NO_NVIDIA.format(role=self.role))
                     if out.returncode != 0:
@@ -606,9 +611,13 @@ class Host:
                 self.prune(applied_file)
             except OSError as exc:  # what is left is removed at the next run
                 print(f"damso-reconcile: could not prune old releases: {exc}", file=sys.stderr)
+        began = time.monotonic()
         containers, ok = self.wait_healthy()
-        self.report({"release": release, "running": release, "status": "healthy" if ok else "unhealthy",
-                     "containers": self.describe(containers)})
+        report = {"release": release, "running": release, "status": "healthy" if ok else "unhealthy"}
+        if seconds is not None:
+            report["seconds"] = dict(seconds, health=round(time.monotonic() - began, 1))
+        report["containers"] = self.describe(containers)
+        self.report(report)
         return 0 if ok else 1
 
 

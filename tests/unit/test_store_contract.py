@@ -204,3 +204,32 @@ def test_a_kept_release_touches_no_running_container_and_starts_the_stopped_ones
         (up,) = docker.changes()
         assert up[-3:] == ["up", "-d", "--no-recreate"] and f"releases/{good.id}/compose.yml" in " ".join(up)
         assert docker.states == {"app1": "running"}
+    assert "seconds" not in report  # only a release the run applied has step timings
+
+
+def test_a_new_releases_report_carries_the_seconds_of_pull_start_and_health(aws, tmp_path, monkeypatch):
+    """A run that applies a release reports how long compose pull, compose up and the wait for
+    health took (the rollout bench sums them, bench/rollout_bench.py), rounded to 0.1 s."""
+    import types
+
+    s3, _ = aws
+    store = ReleaseStore(s3, BUCKET, "qa")
+    release = releases.make("qa", {"api": {"compose.yml": "services: {app: {}}\n"}}, {}, "reg", None)
+    releases.upload(store, release)
+    store.make_current(release.id, release.content)
+    host_module = _reconcile()
+    clock = [100.0]
+    docker = FakeDocker({"app1": "created"})
+
+    def timed(argv, **kw):  # pull takes 3.04 s, up 1.5 s, each look at the containers 0.2 s
+        clock[0] += 3.04 if "pull" in argv else 1.5 if "up" in argv else 0.2 if argv[:2] == ["docker", "inspect"] else 0
+        return docker(argv, **kw)
+
+    monkeypatch.setattr(host_module, "sh", timed)
+    monkeypatch.setattr(host_module, "time", types.SimpleNamespace(monotonic=lambda: clock[0], sleep=lambda s: None))
+    monkeypatch.setattr(host_module.Host, "describe", lambda self, containers: [])
+    monkeypatch.setenv("DAMSO_COMPOSE", "docker compose")
+    assert host_module.Host().run() == 0
+    report = json.loads(store.read(Layout("qa").report("i-0contract")))
+    assert report["status"] == "healthy" and report["running"] == release.id
+    assert report["seconds"] == {"pull": 3.0, "start": 1.5, "health": 0.2}
