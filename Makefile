@@ -11,7 +11,7 @@ demo: setup       ## build a demo app from a local git repo and deploy it to the
 	$(PYTHON) scripts/demo.py
 
 test: setup       ## the whole suite: unit tests and integration tests against real parts, 3 test files at a time
-	$(PYTHON) -m pytest -n 3 --dist loadfile --durations=15
+	$(PYTHON) -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
 unit: setup       ## only the fast tests that need no daemon
 	$(PYTHON) -m pytest -m "not integration"

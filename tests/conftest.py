@@ -31,8 +31,9 @@ def pytest_configure(config):
 
 
 # The test files that deploy a sandbox, longest first (from a run's --durations). pytest-xdist
-# hands out whole files (--dist loadfile) in collection order: the longest start first, and the
-# short ones fill the gaps at the end, instead of one long file running alone at the end.
+# hands out whole files (--dist loadfile) in collection order (--no-loadscope-reorder; its own
+# order, most tests first, started the production topology 10 min into a run): the longest
+# start first, and the short ones fill the gaps at the end.
 LONGEST_FIRST = ("test_prod_topology.py", "test_deploy_sandbox.py", "test_rollout.py", "test_host_boot.py",
                  "test_livekit.py", "test_operate.py", "test_dev_gpu.py", "test_diagnose_sandbox.py",
                  "test_logs_sandbox.py", "test_faults.py", "test_release_steps.py")  # fmt: skip
