@@ -77,6 +77,16 @@ def pytest_unconfigure(config):
         _ENGINE.pop().stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_secret_values_of_other_files():
+    """damso runs in the test process (CliRunner) and remembers every secret value it met, to mask
+    it: each test file starts knowing none of another file's (a sandbox file's registry user, a
+    secret there, masked the same user name in test_build's error)."""
+    from damso_ops import redact
+
+    redact.forget_all()
+
+
 @pytest.fixture(scope="session")
 def dockerd():
     with Dockerd() as daemon:
