@@ -11,7 +11,7 @@ from damso_ops.errors import DamsoError
 
 
 class StackOutputs(Mapping[str, Mapping[str, object]]):
-    """stack → its outputs (as `terraform output -json` gives them), with named accessors for
+    """stack → its outputs (the values `terraform output -json` would give), with named accessors for
     what damso itself reads. A Mapping, so templates' ${stack.output} references and stack
     inputs index it as before; only stacks that were read or applied are in it."""
 
@@ -58,7 +58,7 @@ class StackOutputs(Mapping[str, Mapping[str, object]]):
 
 
 def read_state(s3, state_bucket: str, env: str, stack: str) -> tuple[dict | None, str | None]:
-    """(a stack's outputs as `terraform output` gives them, its state object's ETag), read from
+    """(a stack's outputs, the values `terraform output` would give, its state object's ETag), read from
     the state object; outputs None when never applied or destroyed."""
     key = Layout(env).state(stack)
     try:
@@ -71,7 +71,11 @@ def read_state(s3, state_bucket: str, env: str, stack: str) -> tuple[dict | None
         raise DamsoError(f"The Terraform state s3://{state_bucket}/{key} is not JSON.") from None
     if not data.get("resources") and not data.get("outputs"):
         return None, found.get("ETag")  # destroyed
-    return {name: out.get("value") for name, out in data.get("outputs", {}).items()}, found.get("ETag")
+    outputs = data.get("outputs", {})
+    for name, out in outputs.items():
+        if out.get("sensitive"):
+            raise DamsoError(f"Output '{name}' of the {stack} stack is sensitive; damso stacks must not output secrets.")
+    return {name: out.get("value") for name, out in outputs.items()}, found.get("ETag")
 
 
 def state_outputs(s3, state_bucket: str, env: str, stack: str) -> dict | None:

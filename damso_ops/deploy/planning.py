@@ -151,8 +151,8 @@ class Planner:
         for layer in stacks.layers(self.names):
             self.on_event("plan", ", ".join(layer))
             yield layer, self.plan_group(layer, outputs, lock=lock)
-            for stack, out in zip(layer, parallel(lambda s: stackops.outputs(self.ws, s), layer, self.jobs)):
-                outputs.put(stack, out)
+            for stack, (out, _) in self.states(layer).items():
+                outputs.put(stack, out or {})
 
     def preview(self) -> tuple[StackOutputs, list[PlanSummary], list[str]]:
         """`damso plan`: (outputs, plans, pending): every stack planned, refreshed; when a layer would
@@ -208,8 +208,8 @@ class Planner:
         if fast:
             outputs, plans = StackOutputs(fast.outputs), list(fast.plans)
             applied = self.apply(plans, confirm)
-            for stack, out in zip(applied, parallel(lambda s: stackops.outputs(self.ws, s), applied, self.jobs)):
-                outputs.put(stack, out)
+            for stack, (out, _) in self.states(applied).items():
+                outputs.put(stack, out or {})
             self.remember(applied)
             return Applied(outputs, plans, applied)
         outputs, plans, applied = StackOutputs(), [], []
@@ -227,7 +227,7 @@ class Planner:
         self.on_event("plan", stack)
         (plan,) = self.plan_group([stack], known, lock=True)
         applied = self.apply([plan], confirm) == [stack]
-        return plan, applied, stackops.outputs(self.ws, stack)
+        return plan, applied, self.states([stack])[stack][0] or {}
 
     def destroy(self, order: list[str]) -> list[str]:
         """Destroy stacks in `order` (dependents first). Each one's inputs come from the state of

@@ -17,7 +17,7 @@ from filelock import FileLock
 
 from damso_ops.deploy import terraform, workspace
 from damso_ops.errors import CommandError
-from damso_ops.runner import run
+from damso_ops.runner import TAIL_LINES, run
 
 # Terraform's plugin cache is not safe for an init while anything else uses it: an init may
 # rewrite the cached provider that another stack's plan is starting ("fork/exec ...: no such
@@ -70,17 +70,20 @@ def init(ws: workspace.Workspace, stack: str) -> None:
 
 
 def plan(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = False, lock: bool = True) -> terraform.PlanSummary:
-    """Write the stack's inputs and plan it; `terraform show` only when the plan has changes.
+    """Write the stack's inputs and plan it; the summary comes from the plan's own -json events.
     lock=False inside damso's environment lock (see terraform.plan_command)."""
     workspace.write_inputs(ws, stack, values)
     folder = ws.stack_dir(stack)
     init(ws, stack)
+    command = terraform.plan_command(folder, ws.env, destroy=destroy, lock=lock)
     with using_cache(ws.env):
-        result = run(terraform.plan_command(folder, ws.env, destroy=destroy, lock=lock), ok_codes=(0, 2))
-        if result.returncode == 0:
-            return terraform.PlanSummary(stack, ())
-        shown = run(terraform.show_command(folder, ws.env))
-    return terraform.summarize(stack, json.loads(shown.output))
+        result = run(command, check=False)
+    if result.returncode not in (0, 2):
+        said = terraform.readable(result.output).splitlines()[-TAIL_LINES:]
+        raise CommandError(command.text(), result.returncode, "\n".join(said))
+    if result.returncode == 0:
+        return terraform.PlanSummary(stack, ())
+    return terraform.plan_summary(stack, result.output)
 
 
 Recover = Callable[[str, datetime], "dict | None"]  # (stack, apply started) → the lock removed, or None
@@ -104,11 +107,6 @@ def apply(ws: workspace.Workspace, stack: str, recover: Recover | None = None) -
                 run(command)
                 return
             raise terraform.lock_error(stack, ws.stack_dir(stack), exc.output_tail) from None
-
-
-def outputs(ws: workspace.Workspace, stack: str) -> dict:
-    with using_cache(ws.env):
-        return terraform.outputs_from_json(run(terraform.output_command(ws.stack_dir(stack), ws.env)).output)
 
 
 # A stack whose Terraform code, inputs and state object are exactly as at its last plan without

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,13 +52,20 @@ def _tf(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, 
     return Command(tuple(argv), cwd=cwd, env=env or {})
 
 
+TERRAFORM_GOGC = "400"
+
+
 def cli_env(home: Path) -> dict[str, str]:
     """Environment for every terraform run: damso's own CLI config (mirror or registry).
 
     Providers from the registry go through one plugin cache per user (the AWS provider is
     ~700 MB), whatever DAMSO_CACHE_DIR says. From a filesystem mirror (unpacked) there is no
     cache: init links each stack's provider straight to the mirror, so inits share nothing and
-    need no lock. TF_PLUGIN_CACHE_DIR, when set, is used either way."""
+    need no lock. TF_PLUGIN_CACHE_DIR, when set, is used either way.
+
+    Terraform and the AWS provider spend most of a plan's CPU decoding the provider's schema,
+    much of it in Go's garbage collector: GOGC=400 (unless the user set GOGC) takes about a fifth
+    off each run's CPU for ~15% more memory (measured on a plan: 3.1 → 2.6 s, 320 → 375 MB)."""
     home.mkdir(parents=True, exist_ok=True)
     rc = home / "terraformrc"
     mirror = find_mirror()
@@ -65,6 +73,8 @@ def cli_env(home: Path) -> dict[str, str]:
     if not rc.is_file() or rc.read_text() != text:
         rc.write_text(text)
     env = {"TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+    if "GOGC" not in os.environ:
+        env["GOGC"] = TERRAFORM_GOGC
     if os.environ.get("TF_PLUGIN_CACHE_DIR") or mirror is None:
         from platformdirs import user_cache_dir
 
@@ -149,8 +159,10 @@ def lock_error(stack: str, stack_dir: Path, output: str) -> DamsoError:
 def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False, lock: bool = True) -> Command:
     """lock=False for a deploy's plans (deploy/planning.py says when): its look-ahead before damso's
     lock, whose plans are used only if no state changed since, and its plans inside that lock. A plan
-    writes nothing to the state, so it need not write Terraform's lock object either."""
-    options = dict(input=False, no_color=_flag(), out=PLAN_FILE, detailed_exitcode=_flag())
+    writes nothing to the state, so it need not write Terraform's lock object either. The plan
+    speaks Terraform's machine-readable UI (-json): its planned changes are the plan's summary
+    (plan_summary), so no `terraform show` runs after it."""
+    options = dict(input=False, no_color=_flag(), json=_flag(), out=PLAN_FILE, detailed_exitcode=_flag())
     if lock:
         options["lock_timeout"] = "120s"
     else:
@@ -160,16 +172,8 @@ def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False, lo
     return _tf("plan", cwd=stack_dir, env=env, **options)
 
 
-def show_command(stack_dir: Path, env: dict[str, str]) -> Command:
-    return _tf("show", PLAN_FILE, cwd=stack_dir, env=env, json=_flag(), no_color=_flag())
-
-
 def apply_command(stack_dir: Path, env: dict[str, str]) -> Command:
     return _tf("apply", PLAN_FILE, cwd=stack_dir, env=env, input=False, no_color=_flag(), lock_timeout="120s")
-
-
-def output_command(stack_dir: Path, env: dict[str, str]) -> Command:
-    return _tf("output", cwd=stack_dir, env=env, json=_flag(), no_color=_flag())
 
 
 def backend_hcl(bucket: str, key: str, region: str, endpoint: str | None) -> str:
@@ -226,27 +230,49 @@ class PlanSummary:
         return ", ".join(f"{n} to {a}" for a, n in c.items() if n)
 
 
-def summarize(stack: str, plan_json: dict) -> PlanSummary:
-    """The resource changes of `terraform show -json PLAN`, as (action, address)."""
+# `terraform plan -json`: each planned_change event's action → damso's word; the others
+# ("noop", "read", "move" alone, "import" alone, "remove" from state only) change no object.
+PLANNED_ACTIONS = {"create": "create", "update": "update", "replace": "replace", "delete": "delete"}
+
+
+def _events(output: str) -> Iterator[dict | str]:
+    """The lines of a -json run: each a JSON UI message (dict), or the raw line when not one."""
+    for line in output.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        yield event if isinstance(event, dict) else line
+
+
+def plan_summary(stack: str, output: str) -> PlanSummary:
+    """The resource changes of `terraform plan -json`'s planned_change events, as (action, address)."""
     changes = []
-    for rc in plan_json.get("resource_changes", []):
-        actions = rc["change"]["actions"]
-        if actions in (["no-op"], ["read"]):
-            continue
-        if "create" in actions and "delete" in actions:
-            action = "replace"
-        else:
-            action = {"create": "create", "update": "update", "delete": "delete"}[actions[0]]
-        changes.append((action, rc["address"]))
+    for event in _events(output):
+        if isinstance(event, dict) and event.get("type") == "planned_change":
+            change = event.get("change", {})
+            action = PLANNED_ACTIONS.get(change.get("action", ""))
+            if action:
+                changes.append((action, change["resource"]["addr"]))
     return PlanSummary(stack, tuple(changes))
 
 
-def outputs_from_json(text: str) -> dict[str, object]:
-    """`terraform output -json` → name → value; sensitive outputs are refused (none exist by design)."""
-    data = json.loads(text or "{}")
-    result = {}
-    for name, item in data.items():
-        if item.get("sensitive"):
-            raise DamsoError(f"Output '{name}' is sensitive; damso stacks must not output secrets.")
-        result[name] = item["value"]
-    return result
+def readable(output: str) -> str:
+    """A -json run's output as Terraform would have written it for a person: its messages, and
+    each diagnostic as 'Error: summary', where, and its detail."""
+    lines = []
+    for event in _events(output):
+        if not isinstance(event, dict):
+            lines.append(event)
+            continue
+        diagnostic = event.get("diagnostic")
+        if not diagnostic:
+            lines.append(event.get("@message", ""))
+            continue
+        lines.append(f"{diagnostic.get('severity', 'error').capitalize()}: {diagnostic.get('summary', '')}")
+        where = diagnostic.get("range") or {}
+        if where.get("filename"):
+            lines.append(f"  on {where['filename']} line {where.get('start', {}).get('line', '?')}")
+        if diagnostic.get("detail"):
+            lines.append(diagnostic["detail"])
+    return "\n".join(lines)

@@ -3,8 +3,8 @@ the deploy and plan pipeline (patch it in as damso_ops.deploy.stackops.run).
 
 It keeps a small model of each stack, enough for the pipeline to behave as against real
 Terraform: the resources the stack's code declares (`wanted`), those applied so far
-(`resources`), resources marked as drifted (`touch`), and the outputs `terraform output
--json` gives once the stack has resources. Every command is recorded in order, and
+(`resources`), resources marked as drifted (`touch`), and the outputs an apply leaves in the
+stack's state (on_state). Every command is recorded in order, and
 `log` holds one line per command ("plan api") plus whatever the test adds (a confirm).
 """
 
@@ -20,14 +20,12 @@ from damso_ops.runner import Command, Result
 # The exact argv damso runs for each Terraform verb (cwd is the stack's working copy).
 ARGV = {
     "init": ("terraform", "init", "-input=false", "-no-color", "-reconfigure", "-backend-config=backend.hcl"),
-    "plan": ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode", "-lock-timeout=120s"),
+    "plan": ("terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode", "-lock-timeout=120s"),
     # inside damso's own environment lock (a deploy), plans take no Terraform lock
-    "unlocked-plan": ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode", "-lock=false"),
-    "destroy-plan": ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode",
+    "unlocked-plan": ("terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode", "-lock=false"),
+    "destroy-plan": ("terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode",
                      "-lock-timeout=120s", "-destroy"),
-    "show": ("terraform", "show", "-json", "-no-color", "damso.tfplan"),
     "apply": ("terraform", "apply", "-input=false", "-no-color", "-lock-timeout=120s", "damso.tfplan"),
-    "output": ("terraform", "output", "-json", "-no-color"),
 }
 
 
@@ -104,13 +102,11 @@ class FakeTerraform:
             changes = [("create", a) for a in sorted(want - have)] + [("delete", a) for a in sorted(have - want)]
             changes += [("update", a) for a in sorted(self.drifted.get(stack, set()) & have)]
         self.plans[stack] = changes
-        return (2 if changes else 0), f"Plan: {len(changes)} changes."
-
-    def _show(self, folder: Path, stack: str, argv) -> tuple[int, str]:
-        changed = {address for _, address in self.plans[stack]}
-        unchanged = [{"address": a, "change": {"actions": ["no-op"]}} for a in sorted(self.resources.get(stack, set()) - changed)]
-        changes = [{"address": a, "change": {"actions": [action]}} for action, a in self.plans[stack]]
-        return 0, json.dumps({"format_version": "1.2", "resource_changes": unchanged + changes})
+        events = [{"type": "version", "@message": "Terraform 1.11.4"}]
+        events += [{"type": "planned_change", "@message": f"{a}: Plan to {action}",
+                    "change": {"resource": {"addr": a}, "action": action}} for action, a in changes]  # fmt: skip
+        events.append({"type": "change_summary", "@message": f"Plan: {len(changes)} changes."})
+        return (2 if changes else 0), "\n".join(json.dumps(e) for e in events)
 
     def _apply(self, folder: Path, stack: str, argv) -> tuple[int, str]:
         have = self.resources.setdefault(stack, set())
@@ -122,7 +118,3 @@ class FakeTerraform:
             self.drifted.get(stack, set()).discard(address)
         self.on_state(stack, self.outputs.get(stack, {}) if have else None)
         return 0, "Apply complete!"
-
-    def _output(self, folder: Path, stack: str, argv) -> tuple[int, str]:
-        values = self.outputs.get(stack, {}) if self.resources.get(stack) else {}
-        return 0, json.dumps({k: {"sensitive": False, "type": "string", "value": v} for k, v in values.items()})

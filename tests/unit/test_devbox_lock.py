@@ -47,7 +47,7 @@ def test_dev_gpu_start_waits_for_a_deploy_that_holds_the_lock(setup):
     waited = [m for p, m in events if p == "lock" and m.startswith("waiting for ")]
     assert len(waited) == 1 and waited[0].startswith(f"waiting for deploy by {lock.holder_name()} (pid {os.getpid()})")
     assert f"prod locked for dev gpu start by {lock.holder_name()} (pid {os.getpid()})" in [m for p, m in events]
-    assert fake.log == ["init gpu-dev", "plan gpu-dev", "show gpu-dev", "apply gpu-dev", "output gpu-dev"]
+    assert fake.log == ["init gpu-dev", "plan gpu-dev", "apply gpu-dev"]
     assert (result.applied, result.instance_ids) == (True, {"alice": "i-0alice"})
     assert lock.read(s3, STATE, "prod") is None  # released after the apply
 

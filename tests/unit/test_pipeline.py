@@ -49,9 +49,8 @@ OUTPUTS = {
 DIGEST = {"api": "sha256:" + "a" * 64, "web": "sha256:" + "b" * 64}
 SECRET = "unit-api-token-0b6d"
 FIRST_APPLY = [
-    "init shared", "plan shared", "show shared", "confirm shared", "apply shared", "output shared",
-    "init api", "init web", "plan api", "show api", "plan web", "show web", "confirm api web",
-    "apply api", "apply web", "output api", "output web",
+    "init shared", "plan shared", "confirm shared", "apply shared",
+    "init api", "init web", "plan api", "plan web", "confirm api web", "apply api", "apply web",
 ]  # fmt: skip
 REFRESHED = ["plan shared", "plan api", "plan web"]  # at once: every stack's inputs from the state
 
@@ -270,7 +269,7 @@ def test_a_stack_is_planned_again_when_its_state_or_its_inputs_change(project, m
     project.target = Target(make_config(bigger), "prod", project.target.aws)
     project.fake.touch("api", "module.host.aws_instance.this")  # what the new input changes
     project.deploy()
-    assert project.fake.log == ["plan api", "show api", "confirm api", "apply api", "output api"]
+    assert project.fake.log == ["plan api", "confirm api", "apply api"]
     assert "t3.large" in project.stack_file("api", "damso.auto.tfvars.json")
     project.fake.log.clear()
     project.deploy()
@@ -283,8 +282,7 @@ def test_only_the_changed_stack_is_shown_confirmed_and_applied(project):
     project.fake.touch("web", "module.host.aws_instance.this")  # changed outside Terraform: only a refresh sees it
     assert project.deploy().applied == [] and project.fake.log == []
     result = project.deploy(refresh=True)
-    assert project.fake.log == ["plan shared", "plan api", "plan web", "show web", "confirm web", "apply web",
-                                "output web"]  # at once; only the applied stack's outputs are read again  # fmt: skip
+    assert project.fake.log == ["plan shared", "plan api", "plan web", "confirm web", "apply web"]  # at once
     assert result.applied == ["web"] and [p.text() for p in result.plans] == ["no changes", "no changes", "1 to update"]
     assert not result.changed  # the same files: the release stays
     assert all("-lock=false" in c.argv for c in project.fake.commands if c.argv[1] == "plan")  # inside damso's lock
@@ -295,9 +293,8 @@ def test_a_change_to_a_stack_others_depend_on_is_planned_again_layer_by_layer(pr
     project.fake.log.clear()
     project.fake.touch("shared", "aws_vpc.main")
     result = project.deploy(refresh=True)
-    assert project.fake.log == ["plan shared", "show shared", "plan api", "plan web",  # at once, then thrown away
-                                "plan shared", "show shared", "confirm shared", "apply shared", "output shared",
-                                "plan api", "plan web", "output api", "output web"]  # fmt: skip
+    assert project.fake.log == ["plan shared", "plan api", "plan web",  # at once, then thrown away
+                                "plan shared", "confirm shared", "apply shared", "plan api", "plan web"]  # fmt: skip
     assert result.applied == ["shared"]
     assert ("plan", "shared would change, and other stacks depend on it: planning layer by layer") in project.events
 
@@ -308,7 +305,7 @@ def test_a_refused_confirm_names_the_stacks_applies_nothing_and_unlocks(project)
         project.locked_deploy()
     assert exc.value.message == "Nothing applied: shared would change and the change was not confirmed."
     assert exc.value.hint == "Pass --yes to apply without asking."
-    assert project.fake.log == ["init shared", "plan shared", "show shared", "confirm shared"]
+    assert project.fake.log == ["init shared", "plan shared", "confirm shared"]
     assert project.fake.verbs("apply") == [] and project.keys() == []
     assert lock.read(project.s3, STATE, "prod") is None
 
@@ -391,7 +388,7 @@ def test_plan_of_a_never_deployed_environment_is_refused(project):
 def test_plan_stops_at_the_stacks_that_wait_for_a_changing_one(project):
     project.target.ensure_state_bucket()
     result = project.plan()
-    assert project.fake.log == ["init shared", "plan shared", "show shared"]
+    assert project.fake.log == ["init shared", "plan shared"]
     project.fake.check_argv()
     assert result.pending == ["api", "web"] and [p.text() for p in result.plans] == ["2 to create"]
     assert ("plan", "api, web can be planned once shared is applied") in project.events
@@ -404,8 +401,8 @@ def test_plan_applies_uploads_and_points_nothing(project):
     project.fake.apply_all()  # the stacks exist, no release was ever made
     project.fake.touch("api", "module.host.aws_instance.this")
     result = project.plan()
-    assert project.fake.log == ["init shared", "init api", "init web", "plan shared", "plan api", "show api",
-                                "plan web"]  # at once: every stack has state  # fmt: skip
+    assert project.fake.log == ["init shared", "init api", "init web",
+                                "plan shared", "plan api", "plan web"]  # at once: every stack has state  # fmt: skip
     assert all("-lock-timeout=120s" in c.argv for c in project.fake.commands if c.argv[1] == "plan")  # no damso lock
     assert [p.text() for p in result.plans] == ["no changes", "1 to update", "no changes"]
     assert result.release and not result.changed and result.pending == []
@@ -441,8 +438,8 @@ def test_destroy_goes_dependents_first(project):
     assert destroy.destroy(project.target, order, project.on_event) == order
     # every stack's inputs from the state objects of those still standing: no `terraform output`
     log = project.fake.log  # api and web (one layer) at once: their plans, then their applies, then shared's
-    assert sorted(log[:4]) == ["plan api", "plan web", "show api", "show web"] and sorted(log[4:6]) == ["apply api", "apply web"]
-    assert log[6:] == ["plan shared", "show shared", "apply shared"]
+    assert sorted(log[:2]) == ["plan api", "plan web"] and sorted(log[2:4]) == ["apply api", "apply web"]
+    assert log[4:] == ["plan shared", "apply shared"]
     project.fake.check_argv()
     assert [c.argv[-1] for c in project.fake.commands if c.argv[1] == "plan"][-3:] == ["-destroy"] * 3
     assert [e for e in project.events if e[0] == "destroy"] == [

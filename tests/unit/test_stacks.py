@@ -135,19 +135,6 @@ def test_every_stack_declares_what_damso_reads():
         assert {"instance_id", "private_ip"} <= stacks.declared_outputs(role_stack)
 
 
-def test_plan_summary_counts_actions():
-    plan = {"resource_changes": [
-        {"address": "a.b", "change": {"actions": ["create"]}},
-        {"address": "a.c", "change": {"actions": ["delete", "create"]}},
-        {"address": "a.d", "change": {"actions": ["no-op"]}},
-        {"address": "a.e", "change": {"actions": ["update"]}},
-    ]}  # fmt: skip
-    summary = terraform.summarize("api", plan)
-    assert summary.changes == (("create", "a.b"), ("replace", "a.c"), ("update", "a.e"))
-    assert summary.text() == "1 to create, 1 to update, 1 to replace"
-    assert terraform.summarize("x", {}).text() == "no changes"
-
-
 def test_backend_and_override_for_the_emulator():
     text = terraform.backend_hcl("state", "prod/api.tfstate", "ap-northeast-2", "http://127.0.0.1:5")
     assert 'key = "prod/api.tfstate"' in text and "use_lockfile = true" in text and 'endpoints = { s3 = "http://127.0.0.1:5" }' in text

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
 from damso_ops.deploy import terraform
+from damso_ops.deploy.outputs import state_outputs
+from damso_ops.deploy.store import Layout
 from damso_ops.errors import DamsoError
 
 STACK = Path("/ws/stacks/api")
@@ -23,22 +26,16 @@ def test_init_command_is_exact():
 
 def test_plan_command_is_exact_and_keeps_the_plan_file():
     command = terraform.plan_command(STACK, ENV)
-    assert command.argv == ("terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan",
+    assert command.argv == ("terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan",
                             "-detailed-exitcode", "-lock-timeout=120s")  # fmt: skip
     assert command.cwd == STACK and dict(command.env) == ENV
 
 
 def test_destroy_plan_command_adds_only_destroy():
     assert terraform.plan_command(STACK, ENV, destroy=True).argv == (
-        "terraform", "plan", "-input=false", "-no-color", "-out=damso.tfplan", "-detailed-exitcode",
+        "terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode",
         "-lock-timeout=120s", "-destroy",
     )  # fmt: skip
-
-
-def test_show_command_reads_the_plan_file_as_json():
-    command = terraform.show_command(STACK, ENV)
-    assert command.argv == ("terraform", "show", "-json", "-no-color", "damso.tfplan")
-    assert command.cwd == STACK
 
 
 def test_apply_command_applies_the_saved_plan_last():
@@ -47,9 +44,7 @@ def test_apply_command_applies_the_saved_plan_last():
     assert command.cwd == STACK and dict(command.env) == ENV
 
 
-def test_output_and_version_commands_are_exact():
-    output = terraform.output_command(STACK, ENV)
-    assert output.argv == ("terraform", "output", "-json", "-no-color") and output.cwd == STACK
+def test_version_command_is_exact():
     version = terraform.version_command(ENV)
     assert version.argv == ("terraform", "version", "-json")
     assert version.cwd is None and dict(version.env) == ENV
@@ -142,52 +137,91 @@ def test_a_filesystem_mirror_needs_no_plugin_cache_and_inits_take_no_lock(tmp_pa
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def _change(address: str, *actions: str) -> dict:
-    return {"address": address, "change": {"actions": list(actions)}}
+def test_terraform_runs_with_less_garbage_collection_unless_the_user_chose(tmp_path, monkeypatch):
+    monkeypatch.delenv("GOGC", raising=False)
+    assert terraform.cli_env(tmp_path / "home")["GOGC"] == "400"
+    monkeypatch.setenv("GOGC", "50")  # the user's own GOGC reaches Terraform as it is (Command env merges over it)
+    assert "GOGC" not in terraform.cli_env(tmp_path / "home")
 
 
-def test_summarize_maps_terraforms_actions_and_drops_no_ops_and_reads():
-    plan = {"resource_changes": [
-        _change("module.host.aws_instance.this", "delete", "create"),
-        _change("aws_s3_bucket.a", "create"),
-        _change("data.aws_ami.ubuntu", "read"),
-        _change("aws_iam_role.r", "no-op"),
-        _change("aws_security_group.sg", "update"),
-        _change("aws_eip.ip", "create", "delete"),  # create_before_destroy
-        _change("aws_route53_record.old", "delete"),
-    ]}  # fmt: skip
-    summary = terraform.summarize("api", plan)
+def _planned(address: str, action: str) -> str:
+    return json.dumps({"@level": "info", "@message": f"{address}: Plan to {action}", "type": "planned_change",
+                       "change": {"resource": {"addr": address, "module": ""}, "action": action}})  # fmt: skip
+
+
+def _plan_output(*events: str) -> str:
+    version = json.dumps({"@message": "Terraform 1.11.4", "type": "version", "ui": "1.2"})
+    summary = json.dumps({"@message": "Plan: ...", "type": "change_summary", "changes": {"add": 1}})
+    return "\n".join([version, *events, summary])
+
+
+def test_plan_summary_maps_terraforms_planned_changes_and_drops_what_changes_no_object():
+    output = _plan_output(
+        _planned("module.host.aws_instance.this", "replace"),
+        _planned("aws_s3_bucket.a", "create"),
+        _planned("data.aws_ami.ubuntu", "read"),
+        _planned("aws_iam_role.r", "noop"),
+        _planned("aws_iam_role.renamed", "move"),
+        _planned("aws_security_group.sg", "update"),
+        json.dumps({"type": "resource_drift", "change": {"resource": {"addr": "aws_eip.ip"}, "action": "update"}}),
+        _planned("aws_route53_record.old", "delete"),
+        "a line that is not JSON",
+    )  # fmt: skip
+    summary = terraform.plan_summary("api", output)
     assert summary.stack == "api" and not summary.empty
     assert summary.changes == (
         ("replace", "module.host.aws_instance.this"),
         ("create", "aws_s3_bucket.a"),
         ("update", "aws_security_group.sg"),
-        ("replace", "aws_eip.ip"),
         ("delete", "aws_route53_record.old"),
     )
-    assert summary.counts() == {"create": 1, "update": 1, "replace": 2, "delete": 1}
-    assert summary.text() == "1 to create, 1 to update, 2 to replace, 1 to delete"
+    assert summary.counts() == {"create": 1, "update": 1, "replace": 1, "delete": 1}
+    assert summary.text() == "1 to create, 1 to update, 1 to replace, 1 to delete"
 
 
-def test_summarize_of_a_plan_without_changes():
-    summary = terraform.summarize("shared", {"resource_changes": [_change("aws_vpc.main", "no-op")]})
+def test_plan_summary_of_a_plan_without_changes():
+    summary = terraform.plan_summary("shared", _plan_output(_planned("aws_vpc.main", "noop")))
     assert summary.empty and summary.changes == ()
     assert summary.counts() == {"create": 0, "update": 0, "replace": 0, "delete": 0}
     assert summary.text() == "no changes"
+    assert terraform.PlanSummary("x", ()).text() == "no changes"
 
 
-def test_outputs_from_json_gives_name_to_value():
-    text = json.dumps({
-        "artifact_bucket": {"sensitive": False, "type": "string", "value": "b"},
-        "private_subnet_ids": {"sensitive": False, "type": ["list", "string"], "value": ["s1", "s2"]},
+def test_a_failed_json_plan_reads_as_terraform_would_have_written_it():
+    diagnostic = json.dumps({
+        "@level": "error", "@message": "Error: Reference to undeclared input variable", "type": "diagnostic",
+        "diagnostic": {"severity": "error", "summary": "Reference to undeclared input variable",
+                       "detail": 'An input variable with the name "nope" has not been declared.',
+                       "range": {"filename": "main.tf", "start": {"line": 20, "column": 41}}},
     })  # fmt: skip
-    assert terraform.outputs_from_json(text) == {"artifact_bucket": "b", "private_subnet_ids": ["s1", "s2"]}
-    assert terraform.outputs_from_json("") == {} and terraform.outputs_from_json("{}") == {}
+    text = terraform.readable(_plan_output(diagnostic) + "\nplugin crashed")
+    assert text.splitlines() == [
+        "Terraform 1.11.4",
+        "Error: Reference to undeclared input variable",
+        "  on main.tf line 20",
+        'An input variable with the name "nope" has not been declared.',
+        "Plan: ...",
+        "plugin crashed",
+    ]
 
 
-def test_a_sensitive_output_is_refused_by_name():
-    text = json.dumps({"ok": {"value": 1}, "db_password": {"sensitive": True, "value": "hunter2"}})
-    with pytest.raises(DamsoError) as exc:
-        terraform.outputs_from_json(text)
-    assert exc.value.message == "Output 'db_password' is sensitive; damso stacks must not output secrets."
+def test_outputs_are_read_from_the_state_and_a_sensitive_one_is_refused_by_name():
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="prod-tfstate")
+        key = Layout("prod").state("shared")
+        outputs = {
+            "artifact_bucket": {"type": "string", "value": "b"},
+            "private_subnet_ids": {"type": ["list", "string"], "value": ["s1", "s2"]},
+        }  # fmt: skip
+        s3.put_object(Bucket="prod-tfstate", Key=key, Body=json.dumps({"version": 4, "outputs": outputs, "resources": [{}]}))
+        assert state_outputs(s3, "prod-tfstate", "prod", "shared") == {"artifact_bucket": "b", "private_subnet_ids": ["s1", "s2"]}
+        assert state_outputs(s3, "prod-tfstate", "prod", "api") is None  # never applied
+        outputs["db_password"] = {"sensitive": True, "type": "string", "value": "hunter2"}
+        s3.put_object(Bucket="prod-tfstate", Key=key, Body=json.dumps({"version": 4, "outputs": outputs, "resources": [{}]}))
+        with pytest.raises(DamsoError) as exc:
+            state_outputs(s3, "prod-tfstate", "prod", "shared")
+    assert exc.value.message == "Output 'db_password' of the shared stack is sensitive; damso stacks must not output secrets."
     assert "hunter2" not in str(exc.value)
