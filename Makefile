@@ -10,8 +10,8 @@ setup:            ## Debian packages (docker.io, docker-registry, …), then .ve
 demo: setup       ## build a demo app from a local git repo and deploy it to the sandbox, end to end
 	$(PYTHON) scripts/demo.py
 
-test: setup       ## the whole suite: unit tests and integration tests against real parts, 3 test files at a time
-	$(PYTHON) -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
+test: setup       ## the whole suite: unit tests and integration tests against real parts, 4 test files at a time
+	$(PYTHON) -m pytest -n 4 --dist loadfile --no-loadscope-reorder --durations=15
 
 unit: setup       ## only the fast tests that need no daemon
 	$(PYTHON) -m pytest -m "not integration"

@@ -5,7 +5,8 @@ damso applies several Terraform stacks at once, each with up to ten requests in 
 on a loaded machine two of them interleave inside moto and fail in ways AWS never does
 (an IAM role "already exists" on its first creation, a new security group's default
 egress rule "not found"). Connections stay concurrent (a threaded server); the
-application runs one request at a time. Where moto differs from AWS in what damso's stacks
+application runs one request at a time, and a retried request that moto already carried
+out is answered again rather than run twice (OneAtATime). Where moto differs from AWS in what damso's stacks
 meet (Route53 zone ids, ElastiCache replication groups), it is made as AWS has it
 (damso_ops/emulator_gaps.py). Started by damso_ops.sandbox.ensure.
 """
@@ -15,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
+from collections import OrderedDict
 
 from moto.moto_server import werkzeug_app
 from werkzeug.serving import WSGIRequestHandler, run_simple
@@ -38,24 +41,58 @@ CREDENTIALS = json.dumps({"AccessKeyId": "damso-sandbox", "SecretAccessKey": "da
                           "Token": "damso-sandbox", "Expiration": "2099-01-01T00:00:00Z"}).encode()  # fmt: skip
 
 
-class OneAtATime:
-    """A WSGI application wrapped so that one request at a time is inside it."""
+# An AWS SDK retries a request whose answer it did not get, with the same invocation id in
+# `amz-sdk-invocation-id` and `attempt=N` in `amz-sdk-request`. On a loaded machine the SDK in
+# Terraform's AWS provider sometimes sends again a create that moto has carried out, and the
+# retry fails where AWS would not: a second CreateNatGateway finds its address "already
+# associated", a second CreateRoute "RouteAlreadyExists", a second AuthorizeSecurityGroupEgress
+# "InvalidPermission.Duplicate". AWS's creates are idempotent under a retry (the ClientToken the
+# SDK fills in, which moto ignores); here a retried write that was answered with success gets
+# that same answer again, and moto does not run it twice. Reads run again (their answers can be
+# large and running them twice changes nothing).
+ANSWERS_KEPT = 4096
 
-    def __init__(self, app) -> None:
+
+class OneAtATime:
+    """A WSGI application wrapped so that one request at a time is inside it, and a retried
+    request that already succeeded is answered as it was the first time (see ANSWERS_KEPT)."""
+
+    def __init__(self, app, log=None) -> None:
         self.app = app
         self.lock = threading.Lock()
+        self.answers: OrderedDict[str, tuple[str, list, list[bytes]]] = OrderedDict()
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == CREDENTIALS_PATH and environ.get("REQUEST_METHOD") == "GET":
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(CREDENTIALS)))])
             return [CREDENTIALS]
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+        retry = re.search(r"attempt=([2-9]|\d\d)", environ.get("HTTP_AMZ_SDK_REQUEST", ""))
         with self.lock:
-            result = self.app(environ, start_response)
+            if invocation and retry and invocation in self.answers:
+                status, headers, body = self.answers[invocation]
+                self.log(f"emulator: attempt {retry.group(1)} of a request already answered {status}"
+                         f" (invocation {invocation}): the same answer again, not run twice")  # fmt: skip
+                start_response(status, headers)
+                return body
+            answer: list = []
+
+            def starting(status, headers, exc_info=None):
+                answer[:] = [status, list(headers)]
+                return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+            result = self.app(environ, starting)
             try:
-                return list(result)
+                body = list(result)
             finally:
                 if hasattr(result, "close"):
                     result.close()
+            if invocation and answer and answer[0][:1] == "2" and environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+                self.answers[invocation] = (answer[0], answer[1], body)
+                if len(self.answers) > ANSWERS_KEPT:
+                    self.answers.popitem(last=False)
+            return body
 
 
 def main(argv: list[str] | None = None) -> None:

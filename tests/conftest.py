@@ -30,13 +30,13 @@ def pytest_configure(config):
     _START.append((leftovers.Snapshot.take(os.environ.get("DOCKER_HOST")), leftovers.start_ledger()))
 
 
-# The test files that deploy a sandbox, longest first (from a run's --durations). pytest-xdist
+# The longest test files, longest first (from a run's --durations=0: most deploy a sandbox). pytest-xdist
 # hands out whole files (--dist loadfile) in collection order (--no-loadscope-reorder; its own
 # order, most tests first, started the production topology 10 min into a run): the longest
 # start first, and the short ones fill the gaps at the end.
-LONGEST_FIRST = ("test_prod_topology.py", "test_deploy_sandbox.py", "test_rollout.py", "test_host_boot.py",
-                 "test_livekit.py", "test_operate.py", "test_dev_gpu.py", "test_diagnose_sandbox.py",
-                 "test_logs_sandbox.py", "test_faults.py", "test_release_steps.py")  # fmt: skip
+LONGEST_FIRST = ("test_prod_topology.py", "test_rollout.py", "test_deploy_sandbox.py", "test_host_boot.py",
+                 "test_operate.py", "test_livekit.py", "test_terraform_static.py", "test_release_steps.py",
+                 "test_logs_sandbox.py", "test_faults.py", "test_dev_gpu.py", "test_diagnose_sandbox.py")  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):
