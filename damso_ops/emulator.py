@@ -43,14 +43,22 @@ CREDENTIALS = json.dumps({"AccessKeyId": "damso-sandbox", "SecretAccessKey": "da
 
 # An AWS SDK retries a request whose answer it did not get, with the same invocation id in
 # `amz-sdk-invocation-id` and `attempt=N` in `amz-sdk-request`. On a loaded machine the SDK in
-# Terraform's AWS provider sometimes sends again a create that moto has carried out, and the
-# retry fails where AWS would not: a second CreateNatGateway finds its address "already
-# associated", a second CreateRoute "RouteAlreadyExists", a second AuthorizeSecurityGroupEgress
-# "InvalidPermission.Duplicate". AWS's creates are idempotent under a retry (the ClientToken the
-# SDK fills in, which moto ignores); here a retried write that was answered with success gets
-# that same answer again, and moto does not run it twice. Reads run again (their answers can be
-# large and running them twice changes nothing).
+# Terraform's AWS provider sometimes sends again a create that moto has carried out (the
+# emulator's log showed several a run), and the retry fails where AWS would not: a second
+# CreateNatGateway finds its address "already associated", a second CreateRoute
+# "RouteAlreadyExists", a second AuthorizeSecurityGroupEgress "InvalidPermission.Duplicate".
+# AWS's EC2 creates are idempotent under a retry (the ClientToken the SDK fills in, which moto
+# ignores); here a retried write that was answered with success gets that same answer again,
+# and moto does not run it twice. Not for S3, whose retries AWS does not make idempotent: a
+# retried conditional put of damso's lock gets 412 there, and damso must (and is tested to)
+# find its own token; nor for reads, which may run twice (their answers can be large).
 ANSWERS_KEPT = 4096
+
+
+def _replayable(environ) -> bool:
+    """A write to a service other than S3 (the service is named in the request's signature)."""
+    signed_for = re.search(r"/([a-z0-9-]+)/aws4_request", environ.get("HTTP_AUTHORIZATION", ""))
+    return environ.get("REQUEST_METHOD") not in ("GET", "HEAD") and bool(signed_for) and signed_for.group(1) != "s3"
 
 
 class OneAtATime:
@@ -72,8 +80,8 @@ class OneAtATime:
         with self.lock:
             if invocation and retry and invocation in self.answers:
                 status, headers, body = self.answers[invocation]
-                self.log(f"emulator: attempt {retry.group(1)} of a request already answered {status}"
-                         f" (invocation {invocation}): the same answer again, not run twice")  # fmt: skip
+                self.log(f"emulator: attempt {retry.group(1)} of {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}, "
+                         f"already answered {status} (invocation {invocation}): the same answer again, not run twice")  # fmt: skip
                 start_response(status, headers)
                 return body
             answer: list = []
@@ -88,7 +96,7 @@ class OneAtATime:
             finally:
                 if hasattr(result, "close"):
                     result.close()
-            if invocation and answer and answer[0][:1] == "2" and environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            if invocation and answer and answer[0][:1] == "2" and _replayable(environ):
                 self.answers[invocation] = (answer[0], answer[1], body)
                 if len(self.answers) > ANSWERS_KEPT:
                     self.answers.popitem(last=False)

@@ -33,9 +33,10 @@ def test_requests_from_many_threads_enter_the_application_one_at_a_time():
     assert most[0] == 1 and bodies == [[str(n).encode()] for n in range(32)] and len(closed) == 32
 
 
-def _request(invocation: str, attempt: int, method: str = "POST") -> dict:
+def _request(invocation: str, attempt: int, method: str = "POST", service: str = "ec2") -> dict:
+    signature = f"AWS4-HMAC-SHA256 Credential=AKID/20261205/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
     return {"REQUEST_METHOD": method, "PATH_INFO": "/", "HTTP_AMZ_SDK_INVOCATION_ID": invocation,
-            "HTTP_AMZ_SDK_REQUEST": f"attempt={attempt}; max=25"}  # fmt: skip
+            "HTTP_AMZ_SDK_REQUEST": f"attempt={attempt}; max=25", "HTTP_AUTHORIZATION": signature}  # fmt: skip
 
 
 def test_a_retried_write_that_succeeded_gets_the_same_answer_and_is_not_run_twice():
@@ -58,11 +59,12 @@ def test_a_retried_write_that_succeeded_gets_the_same_answer_and_is_not_run_twic
     assert wrapped(_request("inv-1", 1), start) == [b"<natGatewayId>nat-1</natGatewayId>"]
     assert wrapped(_request("inv-1", 2), start) == [b"<natGatewayId>nat-1</natGatewayId>"]  # the same answer
     assert runs == ["inv-1"] and started == [("200 OK", [("Content-Type", "text/xml")])] * 2
-    assert said == ["emulator: attempt 2 of a request already answered 200 OK (invocation inv-1): "
+    assert said == ["emulator: attempt 2 of POST /, already answered 200 OK (invocation inv-1): "
                     "the same answer again, not run twice"]  # fmt: skip
     # A first attempt with an invocation id seen before is a new call's: it runs (ids are per call).
     assert wrapped(_request("inv-1", 1), start) == [b"Resource.AlreadyAssociated"]
-    # A retry of a request that failed runs again; so does a retried read.
+    # A retry of a request that failed runs again; so does a retried read, and any S3 request
+    # (AWS answers a retried conditional put 412, and damso's lock relies on that).
     failing = OneAtATime(lambda environ, start_response: start_response("500 Internal Server Error", []) or [b"x"],
                          log=said.append)  # fmt: skip
     failing(_request("inv-2", 1), start)
@@ -71,7 +73,9 @@ def test_a_retried_write_that_succeeded_gets_the_same_answer_and_is_not_run_twic
     reading = OneAtATime(lambda environ, start_response: reads.append(1) or start_response("200 OK", []) or [b"r"])
     reading(_request("inv-3", 1, "GET"), start)
     reading(_request("inv-3", 2, "GET"), start)
-    assert len(reads) == 2 and len(said) == 1
+    reading(_request("inv-4", 1, "PUT", service="s3"), start)
+    reading(_request("inv-4", 2, "PUT", service="s3"), start)
+    assert len(reads) == 4 and len(said) == 1
 
 
 GAPS = """
