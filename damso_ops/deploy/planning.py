@@ -93,9 +93,10 @@ class Planner:
     def etags(self) -> dict[str, str | None]:
         return {s: etag for s, (_, etag) in self.states().items()}
 
-    def remember(self, names: list[str]) -> None:
-        """These stacks match their state now (applied, or planned without changes, under damso's lock)."""
-        for stack, (_, etag) in self.states(names).items():
+    def remember(self, states: dict[str, tuple[dict | None, str | None]]) -> None:
+        """These stacks (their states as self.states() read them after their applies) match their
+        state now (applied, or planned without changes, under damso's lock)."""
+        for stack, (_, etag) in states.items():
             stackops.remember_clean(self.ws, stack, etag)
 
     # ---- plans ------------------------------------------------------------------------
@@ -145,14 +146,18 @@ class Planner:
             return None
         return Snapshot(known, plans, etags)
 
-    def layers(self, outputs: StackOutputs, *, lock: bool) -> Iterator[tuple[list[str], list[PlanSummary]]]:
+    def layers(self, outputs: StackOutputs, *, lock: bool, read: dict | None = None) -> Iterator[tuple[list[str], list[PlanSummary]]]:
         """Plan layer by layer; the caller applies a layer's changes (or stops) before the next
-        is planned. Fills `outputs` as layers complete."""
+        is planned. Fills `outputs` as layers complete, and `read` (when given) with each stack's
+        state as read then (see states())."""
         for layer in stacks.layers(self.names):
             self.on_event("plan", ", ".join(layer))
             yield layer, self.plan_group(layer, outputs, lock=lock)
-            for stack, (out, _) in self.states(layer).items():
+            after = self.states(layer)
+            for stack, (out, _) in after.items():
                 outputs.put(stack, out or {})
+            if read is not None:
+                read.update(after)
 
     def preview(self) -> tuple[StackOutputs, list[PlanSummary], list[str]]:
         """`damso plan`: (outputs, plans, pending): every stack planned, refreshed; when a layer would
@@ -208,15 +213,16 @@ class Planner:
         if fast:
             outputs, plans = StackOutputs(fast.outputs), list(fast.plans)
             applied = self.apply(plans, confirm)
-            for stack, (out, _) in self.states(applied).items():
+            after = self.states(applied)
+            for stack, (out, _) in after.items():
                 outputs.put(stack, out or {})
-            self.remember(applied)
+            self.remember(after)
             return Applied(outputs, plans, applied)
-        outputs, plans, applied = StackOutputs(), [], []
-        for _, planned in self.layers(outputs, lock=False):
+        outputs, plans, applied, read = StackOutputs(), [], [], {}
+        for _, planned in self.layers(outputs, lock=False, read=read):
             plans += planned
             applied += self.apply(planned, confirm)
-        self.remember([p.stack for p in plans])  # applied or without changes
+        self.remember(read)  # every stack planned: applied or without changes
         return Applied(outputs, plans, applied)
 
     def ensure(self, stack: str, confirm: Confirm) -> tuple[PlanSummary, bool, dict]:
