@@ -32,7 +32,7 @@ import yaml
 
 from tests.support.daemons import CACHE
 from tests.support.gitrepos import make_repo
-from tests.support.net import free_port
+from tests.support.net import moto_server
 
 pytestmark = pytest.mark.integration
 
@@ -204,12 +204,8 @@ region = "{region}"
 
 @pytest.fixture(scope="module")
 def aws_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{server._port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import boto3
 import pytest
@@ -25,7 +24,7 @@ from botocore.config import Config
 from damso_ops import paths
 from damso_ops.deploy.store import ReleaseStore
 from tests.support.faultproxy import FaultProxy
-from tests.support.net import free_port
+from tests.support.net import moto_server
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +41,8 @@ def _reconcile():
 
 @pytest.fixture(scope="module")
 def moto_port():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    yield server._port
-    # Its state is the process's moto state: leave none of it to later tests in this process.
-    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{server._port}/moto-api/reset", method="POST"), timeout=30)
-    server.stop()
+    with moto_server() as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 @pytest.fixture
