@@ -26,7 +26,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -50,25 +49,21 @@ def config(toml: str, env_name: str, message: str | None = None) -> str:
 
 def _deploy(argv: list[str], cwd: Path, env: dict) -> tuple[dict, float, list[tuple[float, str]]]:
     """Run damso deploy; (its JSON, its wall seconds, its stderr lines with the seconds since its start)."""
-    lines: list[tuple[float, str]] = []
     began = time.monotonic()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    reader = threading.Thread(target=lambda: lines.extend((time.monotonic(), line.rstrip("\n")) for line in process.stderr),
-                              daemon=True)  # fmt: skip
-    reader.start()
+    deploy = Watcher(argv, env, cwd, stdout=subprocess.PIPE)
     try:
-        out = process.stdout.read()
-        process.wait()
+        out = deploy.process.stdout.read()
+        deploy.process.wait()
     except BaseException:
-        process.kill()
-        process.wait()
+        deploy.process.kill()
+        deploy.process.wait()
         raise
     seconds = time.monotonic() - began
-    reader.join(timeout=10)
-    if process.returncode != 0:
-        tail = "\n".join(line for _, line in lines[-40:])
-        raise RuntimeError(f"{' '.join(argv[2:])} failed (exit {process.returncode}):\n{tail}")
-    return json.loads(out), seconds, [(t - began, line) for t, line in lines]
+    deploy.read_to_end()
+    if deploy.process.returncode != 0:
+        tail = "\n".join(line for _, line in deploy.lines[-40:])
+        raise RuntimeError(f"{' '.join(argv[2:])} failed (exit {deploy.process.returncode}):\n{tail}")
+    return json.loads(out), seconds, [(t - began, line) for t, line in deploy.lines]
 
 
 def measure(project: Path, env_name: str, env: dict, write_config, message: str = "rollout") -> dict:

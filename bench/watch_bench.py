@@ -42,8 +42,9 @@ def cpu_seconds(pid: int) -> float:
 class Watcher:
     """reconcile.py --watch as a child process; its stderr lines with the time each arrived."""
 
-    def __init__(self, argv: list[str], env: dict, cwd: Path) -> None:
-        self.process = subprocess.Popen(argv, env=env, cwd=cwd, stderr=subprocess.PIPE, text=True)
+    def __init__(self, argv: list[str], env: dict, cwd: Path, stdout=None) -> None:
+        """stdout=subprocess.PIPE: the caller reads the child's stdout (process.stdout)."""
+        self.process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, text=True)
         self.lines: list[tuple[float, str]] = []
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -64,6 +65,10 @@ class Watcher:
             time.sleep(0.02)
         tail = "\n".join(line for _, line in self.lines[-20:])
         raise RuntimeError(f"the host's watch printed no line matching {pattern!r}:\n{tail}")
+
+    def read_to_end(self, timeout: float = 10) -> None:
+        """After the child exited: wait until its last stderr line is in self.lines."""
+        self._thread.join(timeout=timeout)
 
     def stop(self) -> None:
         self.process.terminate()
