@@ -83,6 +83,9 @@ class ImageJob:
     context: str
     dockerfile: str
     env: str | None = None  # the environment whose build args are baked in (services with env_build_args)
+    # (ref tag, service): the ref tag this image would have had, left to an earlier service
+    # in damso.toml that builds another image into the same repository under that tag.
+    yields: tuple[str, str] | None = None
 
 
 def build_args_for(name: str, svc: Service, cfg: Config, env: str | None) -> dict[str, str]:
@@ -114,15 +117,29 @@ def plan(
     env: str | None,
     platform: str,
 ) -> list[ImageJob]:
+    """One job per service, in the order given. A ref tag (main, v3) belongs to one image: when
+    two services build different images into one repository under the same ref tag, the first
+    in damso.toml keeps it and the other gets only its key tag (else the tag would move to
+    whichever pushed last, and every rebuild would move it again)."""
+    owners: dict[tuple[str, str], tuple[str, str]] = {}  # (repository, ref tag) → (service, key tag)
+    for name in sorted(services, key=list(cfg.services).index):
+        svc, src = services[name], resolved[services[name].repo]
+        if src.kind in ("tag", "branch"):
+            key = key_tag(src.sha, build_args_for(name, svc, cfg, env), platform)
+            owners.setdefault((cfg.registry.image_repo(svc.image), _ref_tag(src.ref, svc, env)), (name, key))
     image_jobs = []
     for name, svc in services.items():
         src = resolved[svc.repo]
         args = build_args_for(name, svc, cfg, env)
         key = key_tag(src.sha, args, platform)
-        tags = [key]
+        tags, yields = [key], None
         if src.kind in ("tag", "branch"):
-            ref_tag = builder.tag_safe(src.ref)
-            tags.append(f"{ref_tag}-{env}" if svc.env_build_args else ref_tag)
+            ref_tag = _ref_tag(src.ref, svc, env)
+            owner, owner_key = owners[(cfg.registry.image_repo(svc.image), ref_tag)]
+            if owner_key == key:  # its own, or the same image as its owner's
+                tags.append(ref_tag)
+            else:
+                yields = (ref_tag, owner)
         image_jobs.append(
             ImageJob(
                 service=name,
@@ -134,9 +151,15 @@ def plan(
                 context=svc.context,
                 dockerfile=svc.dockerfile,
                 env=env if svc.env_build_args else None,
+                yields=yields,
             )
         )
     return image_jobs
+
+
+def _ref_tag(ref: str, svc: Service, env: str | None) -> str:
+    tag = builder.tag_safe(ref)
+    return f"{tag}-{env}" if svc.env_build_args else tag
 
 
 def labels(job: ImageJob, created: str) -> dict[str, str]:

@@ -263,6 +263,11 @@ def build(
     for repo, r in sorted(resolved.items()):
         on_event("*", "resolved", f"{repo} {r.ref} → {r.sha[:12]} ({r.kind})")
     image_jobs = plan(cfg, services, resolved, env, platform)
+    for job in image_jobs:
+        if job.yields:
+            tag, owner = job.yields
+            on_event(job.service, "tags", f"{job.spec_repository}:{tag} is {owner}'s (the first service in "
+                     f"damso.toml with this image and ref); this image is tagged {job.key_tag} only")  # fmt: skip
     outcomes = run_builds(client, image_jobs, resolved, cache_root, auth=auth, push=push, force=force,
                           platform=platform, jobs=jobs, on_event=on_event, previous=seeds.previous_images(cfg.state_dir),
                           builder_kind=lambda: layer_cache.builder_kind((buildx or seeds.buildx_available)()),

@@ -76,6 +76,23 @@ def test_plan_tags_and_per_env_args(cfg):
     assert targets["web"].spec_repository == "127.0.0.1:5000/team/web"
 
 
+def test_a_ref_tag_two_services_contest_is_the_first_in_the_file_s(cfg):
+    """api-dev builds the same image repository as api, from another repository at a branch
+    of the same name: api (first in the file) keeps `main`, whatever order the build names them in."""
+    text = CFG + '[repositories.app-dev]\nurl = "file:///app-dev.git"\n[services.api-dev]\nrepo = "app-dev"\nimage = "api"\n'
+    two = config.parse(text, Path("/p/damso.toml"))
+    resolved = {"app": Resolved("app", "file:///app.git", "main", "a" * 40, "branch"),
+                "app-dev": Resolved("app-dev", "file:///app-dev.git", "main", "d" * 40, "branch")}  # fmt: skip
+    services = {n: two.services[n] for n in ("api-dev", "api")}
+    jobs = {t.service: t for t in build.plan(two, services, resolved, None, "linux/amd64")}
+    assert jobs["api"].tags == ("sha-aaaaaaaaaaaa", "main") and jobs["api"].yields is None
+    assert jobs["api-dev"].tags == ("sha-dddddddddddd",) and jobs["api-dev"].yields == ("main", "api")
+    alone = build.plan(two, {"api-dev": two.services["api-dev"]}, resolved, None, "linux/amd64")
+    assert alone[0].tags == ("sha-dddddddddddd", "main")  # nobody contests it in this build
+    same = {**resolved, "app-dev": resolved["app"]}  # the same commit: one image, both tagged
+    assert [t.tags for t in build.plan(two, services, same, None, "linux/amd64")] == [("sha-aaaaaaaaaaaa", "main")] * 2
+
+
 def test_commit_ref_gets_no_ref_tag(cfg):
     resolved = {"app": Resolved("app", "u", "abc1234", "c" * 40, "commit")}
     (t,) = build.plan(cfg, {"api": cfg.services["api"]}, resolved, None, "linux/amd64")
