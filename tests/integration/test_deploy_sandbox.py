@@ -26,6 +26,7 @@ COMPOSE = """\
 services:
   app:
     image: {{ images["api"] }}
+    init: true
     command: ["/bin/busybox", "sh", "-c", "mkdir -p /www && echo \\"$$APP_MESSAGE\\" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
     env_file: [{{ env_file }}, {{ secrets_file }}]
     healthcheck:

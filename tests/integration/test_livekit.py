@@ -26,6 +26,7 @@ COMPOSE = """\
 services:
   livekit:
     image: {{ livekit.image }}
+    init: true
     network_mode: host
     volumes:
       - ./livekit.yaml:/etc/livekit.yaml:ro

@@ -28,6 +28,7 @@ COMPOSE = """\
 services:
   app:
     image: {{ images["api"] }}
+    init: true
     command: ["/bin/busybox", "sh", "-c", "mkfifo /say && echo started && while true; do cat /say; done"]
     env_file: [{{ env_file }}, {{ secrets_file }}]
     logging: {{ logging("app") }}

@@ -28,6 +28,7 @@ COMPOSE = """\
 services:
   app:
     image: {{ images["api"] }}
+    init: true
     command: ["/bin/busybox", "sh", "-c", "echo \\"boot $$APP_MESSAGE token=$$APP_SECRET\\"; mkdir -p /www && echo \\"$$APP_MESSAGE\\" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
     env_file: [{{ env_file }}, {{ secrets_file }}]
     healthcheck:

@@ -40,6 +40,7 @@ COMPOSE = """\
 services:
   app:
     image: {{ images["api"] }}
+    init: true
 {%% if role == "api" %%}    ports: ["127.0.0.1:%s${DAMSO_INSTANCE_INDEX:-0}:8080"]
 {%% endif %%}    command: ["/bin/busybox", "sh", "-c", "mkdir -p /www && echo \\"$$APP_MESSAGE\\" > /www/index.html && echo ok > /www/healthz && exec /bin/busybox httpd -f -p 8080 -h /www"]
     env_file: [{{ env_file }}, {{ secrets_file }}]

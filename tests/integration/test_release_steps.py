@@ -30,6 +30,7 @@ MOUNT = "/secrets/apns-key.p8"
 COMPOSE = SANDBOX_COMPOSE + """\
   sidecar:
     image: {{ images["api"] }}
+    init: true
     command: ["/bin/busybox", "sleep", "3600"]
 """
 # The task reads the role's env (TASK_FAIL) like a migration reads DATABASE_URL.

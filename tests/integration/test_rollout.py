@@ -29,6 +29,7 @@ COMPOSE = """\
 services:
   app:
     image: {{ images["api"] }}
+    init: true
 {%% if role == "api" %%}    ports: ["127.0.0.1:%s${DAMSO_INSTANCE_INDEX:-0}:8080"]
 {%% endif %%}    command: ["/bin/busybox", "sh", "-c", "echo \\"$$APP_MESSAGE\\"; mkdir -p /www && echo \\"$$APP_MESSAGE\\" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
     env_file: [{{ env_file }}, {{ secrets_file }}]
