@@ -34,14 +34,16 @@ def pytest_configure(config):
 # hands out whole files (--dist loadfile) in collection order (--no-loadscope-reorder; its own
 # order, most tests first, started the production topology 10 min into a run): the longest
 # start first, and the short ones fill the gaps at the end.
-LONGEST_FIRST = ("test_prod_topology.py", "test_rollout.py", "test_deploy_sandbox.py", "test_host_boot.py",
-                 "test_operate.py", "test_livekit.py", "test_terraform_static.py", "test_release_steps.py",
-                 "test_logs_sandbox.py", "test_faults.py", "test_dev_gpu.py", "test_diagnose_sandbox.py")  # fmt: skip
+LONGEST_FIRST = ("integration/test_prod_topology.py", "integration/test_deploy_sandbox.py", "integration/test_rollout.py",
+                 "integration/test_host_boot.py", "integration/test_operate.py", "integration/test_livekit.py",
+                 "integration/test_terraform_static.py", "integration/test_diagnose_sandbox.py",
+                 "integration/test_release_steps.py", "integration/test_dev_gpu.py", "integration/test_logs_sandbox.py",
+                 "integration/test_faults.py", "unit/test_bad_input_corpus.py")  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):
     rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: every file keeps its order
+    items.sort(key=lambda item: rank.get(f"{item.path.parent.name}/{item.path.name}", len(rank)))  # stable
 
 
 @pytest.hookimpl(trylast=True)
