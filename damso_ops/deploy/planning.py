@@ -99,6 +99,13 @@ class Planner:
         for stack, (_, etag) in states.items():
             stackops.remember_clean(self.ws, stack, etag)
 
+    def _read_after(self, names: list[str], outputs: StackOutputs) -> dict[str, tuple[dict | None, str | None]]:
+        """These stacks' states as read now (see states()), their outputs put into `outputs`."""
+        after = self.states(names)
+        for stack, (out, _) in after.items():
+            outputs.put(stack, out or {})
+        return after
+
     # ---- plans ------------------------------------------------------------------------
 
     def _inputs(self, group: list[str], outputs: StackOutputs) -> dict[str, dict]:
@@ -153,9 +160,7 @@ class Planner:
         for layer in stacks.layers(self.names):
             self.on_event("plan", ", ".join(layer))
             yield layer, self.plan_group(layer, outputs, lock=lock)
-            after = self.states(layer)
-            for stack, (out, _) in after.items():
-                outputs.put(stack, out or {})
+            after = self._read_after(layer, outputs)
             if read is not None:
                 read.update(after)
 
@@ -213,10 +218,7 @@ class Planner:
         if fast:
             outputs, plans = StackOutputs(fast.outputs), list(fast.plans)
             applied = self.apply(plans, confirm)
-            after = self.states(applied)
-            for stack, (out, _) in after.items():
-                outputs.put(stack, out or {})
-            self.remember(after)
+            self.remember(self._read_after(applied, outputs))
             return Applied(outputs, plans, applied)
         outputs, plans, applied, read = StackOutputs(), [], [], {}
         for _, planned in self.layers(outputs, lock=False, read=read):

@@ -121,21 +121,23 @@ def plan(
     two services build different images into one repository under the same ref tag, the first
     in damso.toml keeps it and the other gets only its key tag (else the tag would move to
     whichever pushed last, and every rebuild would move it again)."""
-    owners: dict[tuple[str, str], tuple[str, str]] = {}  # (repository, ref tag) → (service, key tag)
-    for name in sorted(services, key=list(cfg.services).index):
-        svc, src = services[name], resolved[services[name].repo]
-        if src.kind in ("tag", "branch"):
-            key = key_tag(src.sha, build_args_for(name, svc, cfg, env), platform)
-            owners.setdefault((cfg.registry.image_repo(svc.image), _ref_tag(src.ref, svc, env)), (name, key))
-    image_jobs = []
+    decided = {}  # service → (build args, key tag, image repository, ref tag or None)
     for name, svc in services.items():
         src = resolved[svc.repo]
         args = build_args_for(name, svc, cfg, env)
-        key = key_tag(src.sha, args, platform)
+        ref_tag = _ref_tag(src.ref, svc, env) if src.kind in ("tag", "branch") else None
+        decided[name] = (args, key_tag(src.sha, args, platform), cfg.registry.image_repo(svc.image), ref_tag)
+    owners: dict[tuple[str, str], tuple[str, str]] = {}  # (repository, ref tag) → (service, key tag)
+    for name in sorted(services, key=list(cfg.services).index):
+        _, key, repository, ref_tag = decided[name]
+        if ref_tag:
+            owners.setdefault((repository, ref_tag), (name, key))
+    image_jobs = []
+    for name, svc in services.items():
+        args, key, repository, ref_tag = decided[name]
         tags, yields = [key], None
-        if src.kind in ("tag", "branch"):
-            ref_tag = _ref_tag(src.ref, svc, env)
-            owner, owner_key = owners[(cfg.registry.image_repo(svc.image), ref_tag)]
+        if ref_tag:
+            owner, owner_key = owners[(repository, ref_tag)]
             if owner_key == key:  # its own, or the same image as its owner's
                 tags.append(ref_tag)
             else:
@@ -143,8 +145,8 @@ def plan(
         image_jobs.append(
             ImageJob(
                 service=name,
-                source=src,
-                spec_repository=cfg.registry.image_repo(svc.image),
+                source=resolved[svc.repo],
+                spec_repository=repository,
                 key_tag=key,
                 tags=tuple(tags),
                 build_args=args,
