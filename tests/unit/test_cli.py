@@ -22,6 +22,27 @@ def test_help_does_not_import_heavy_libraries():
     assert out.strip() == "[]"
 
 
+def test_a_usage_error_does_not_import_the_click_package():
+    """typer raises its own vendored click's exceptions; the click package installed beside (for
+    moto's server) is caught too once something imported it, and is not imported for nothing."""
+    code = ("import sys; from damso_ops.cli import main; sys.argv = ['damso', 'build', '--jobs', '0']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    print(exc.code, 'click' in sys.modules)")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["2", "False"], result.stdout + result.stderr
+    assert "Invalid value for '--jobs'" in result.stderr
+
+
+def test_click_exceptions_cover_the_click_package_once_imported():
+    import click.exceptions
+    import typer
+
+    from damso_ops.cli import click_exceptions
+
+    caught = click_exceptions()
+    assert click.exceptions.ClickException in caught
+    assert any(issubclass(typer.BadParameter, c) for c in caught if c is not click.exceptions.ClickException)
+
+
 def test_missing_config_is_one_sentence_without_traceback(tmp_path):
     result = runner.invoke(app, ["--config", str(tmp_path / "none.toml"), "build", "--ref", "v1"])
     assert result.exit_code == 2
