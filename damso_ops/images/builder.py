@@ -13,6 +13,7 @@ from pathlib import Path
 from damso_ops import redact
 from damso_ops.config import Registry
 from damso_ops.errors import DamsoError
+from damso_ops.images import registry_api
 
 log = logging.getLogger("damso.images")
 
@@ -145,8 +146,15 @@ def login(client, auth: RegistryAuth) -> None:
         ) from None
 
 
-def remote_digest(client, ref: str, auth: RegistryAuth | None) -> str | None:
-    """The manifest digest of ref in its registry, or None when it is not there (with retries)."""
+def remote_digest(client, ref: str, auth: RegistryAuth | None, api=None) -> str | None:
+    """The manifest digest of ref in its registry, or None when it is not there. Asked of the
+    registry's API (api: a registry_api.Reader) when it can answer, else through the engine,
+    with retries."""
+    if api is not None:
+        try:
+            return api.digest(ref)
+        except registry_api.Unusable as exc:
+            log.debug("registry API of %s: %s; asking through the engine", api.host, exc)
     return with_retries(ref.split("/", 1)[0], lambda: _remote_digest(client, ref, auth))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from damso_ops.images import builder, buildkit, layer_cache, seeds, sources
+from damso_ops.images import builder, buildkit, layer_cache, registry_api, seeds, sources
 from damso_ops.images import manifest as manifests
 from damso_ops.images.jobs import ImageJob, RefRequest, check_request, labels, plan
 from damso_ops.images.manifest import BuildManifest, ImageRecord
@@ -67,18 +68,19 @@ def fetch_all(resolved: dict[str, sources.Resolved], cache_root: Path, jobs: int
         return dict(zip(resolved, paths))
 
 
-def lookup(client, job: ImageJob, auth: builder.RegistryAuth | None, on_event: Event) -> Outcome | None:
+def lookup(client, job: ImageJob, auth: builder.RegistryAuth | None, on_event: Event, api=None) -> Outcome | None:
     """None when the registry lacks the job's key tag (build it). Otherwise every ref tag is
     checked too: one that is missing, or names another image, is pushed from the key tag's
-    image (the local one, else pulled), and the outcome is skipped, or failed if that fails."""
+    image (the local one, else pulled), and the outcome is skipped, or failed if that fails.
+    api: a registry_api.Reader, asked first (builder.remote_digest)."""
     started = time.monotonic()
     name, repo = job.service, job.spec_repository
     on_event(name, "checking", f"{repo}:{job.key_tag}")
     try:
-        digest = builder.remote_digest(client, f"{repo}:{job.key_tag}", auth)
+        digest = builder.remote_digest(client, f"{repo}:{job.key_tag}", auth, api)
         if not digest:
             return None
-        missing = [tag for tag in job.tags[1:] if builder.remote_digest(client, f"{repo}:{tag}", auth) != digest]
+        missing = [tag for tag in job.tags[1:] if builder.remote_digest(client, f"{repo}:{tag}", auth, api) != digest]
         if missing:
             on_event(name, "tagging", f"{repo}:{', '.join(missing)} (not in the registry)")
             builder.push_tags(client, repo, job.key_tag, missing, digest, auth)
@@ -170,10 +172,12 @@ def run_builds(
     previous: Mapping[str, ImageRecord] | None = None,
     builder_kind: Callable[[], str] = lambda: layer_cache.LEGACY,
     no_cache: bool = False,
+    api: registry_api.Reader | None = None,
 ) -> list[Outcome]:
-    """One outcome per job, in order. The registry is asked first: only repositories with
-    something left to build are fetched. previous: the last build manifest's images, whose
-    layers seed each build's cache; builder_kind is asked only when something is left to build."""
+    """One outcome per job, in order. The registry is asked first (api, when given, before the
+    engine): only repositories with something left to build are fetched. previous: the last build
+    manifest's images, whose layers seed each build's cache; builder_kind is asked only when
+    something is left to build."""
     lock = threading.Lock()
 
     def safe_event(service: str, phase: str, message: str) -> None:
@@ -183,7 +187,7 @@ def run_builds(
     looked_up = [None] * len(image_jobs)
     if push and not force:  # registry questions, not builds: all at once
         with ThreadPoolExecutor(max_workers=max(1, min(LOOKUPS, len(image_jobs)))) as pool:
-            looked_up = list(pool.map(lambda job: lookup(client, job, auth, safe_event), image_jobs))
+            looked_up = list(pool.map(lambda job: lookup(client, job, auth, safe_event, api), image_jobs))
     kind = layer_cache.LEGACY
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         todo = [job for job, found in zip(image_jobs, looked_up) if found is None]
@@ -268,10 +272,17 @@ def build(
             tag, owner = job.yields
             on_event(job.service, "tags", f"{job.spec_repository}:{tag} is {owner}'s (the first service in "
                      f"damso.toml with this image and ref); this image is tagged {job.key_tag} only")  # fmt: skip
-    outcomes = run_builds(client, image_jobs, resolved, cache_root, auth=auth, push=push, force=force,
-                          platform=platform, jobs=jobs, on_event=on_event, previous=seeds.previous_images(cfg.state_dir),
-                          builder_kind=lambda: layer_cache.builder_kind((buildx or seeds.buildx_available)()),
-                          no_cache=no_cache)  # fmt: skip
+    api = None
+    if auth and not force:
+        api = registry_api.Reader(auth.host, auth.username, auth.password, os.environ if environ is None else environ)
+    try:
+        outcomes = run_builds(client, image_jobs, resolved, cache_root, auth=auth, push=push, force=force,
+                              platform=platform, jobs=jobs, on_event=on_event, previous=seeds.previous_images(cfg.state_dir),
+                              builder_kind=lambda: layer_cache.builder_kind((buildx or seeds.buildx_available)()),
+                              no_cache=no_cache, api=api)  # fmt: skip
+    finally:
+        if api:
+            api.close()
     result_manifest = manifest_for(image_jobs, outcomes, env)
     path = manifests.save(cfg.state_dir, result_manifest)
     return BuildResult(result_manifest, outcomes, path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from damso_ops.images import registry_api
 from tests.integration.conftest import git_sha
 
 pytestmark = pytest.mark.integration
@@ -58,6 +59,32 @@ def test_second_identical_run_builds_and_pushes_nothing(project, docker_client, 
     assert data2["images"]["api"]["digest"] == data1["images"]["api"]["digest"]
     assert "pushing" not in second.stderr and "building" not in second.stderr and "fetching" not in second.stderr
     assert not list((tmp_path / "cache" / "repos").glob("app-*"))
+    # The registry's own API answered (registry_api), not the engine.
+    log = (project.root / ".damso" / "logs" / "damso.log").read_text()
+    assert f"registry API: team/api:{data2['images']['api']['tags'][0]} is {data2['images']['api']['digest']}" in log
+    assert "asking through the engine" not in log
+
+
+def test_the_registry_api_answers_as_the_engine_does(project, docker_client):
+    """registry_api.Reader against the real registry (htpasswd: Basic auth): the digest the engine
+    gives for a tag that is there, None for a tag or an image that is not, and no answer with a
+    wrong password (the engine is asked then, and names the refusal)."""
+    result, data = project.damso_json("build", "--ref", "v1", "api")
+    assert result.exit_code == 0, result.output
+    api, reg = data["images"]["api"], project.registry
+    auth = {"username": reg.username, "password": reg.password}
+    local = {"DOCKER_HOST": project.env["DOCKER_HOST"]}
+    reader = registry_api.Reader(reg.host, reg.username, reg.password, local)
+    for tag in api["tags"]:
+        engine = docker_client.api.inspect_distribution(f"{api['image']}:{tag}", auth_config=auth)["Descriptor"]["digest"]
+        assert reader.digest(f"{api['image']}:{tag}") == engine == api["digest"]
+    assert reader.digest(f"{api['image']}:no-such-tag") is None
+    assert reader.digest(f"{reg.host}/team/no-such-image:v1") is None
+    reader.close()
+    wrong = registry_api.Reader(reg.host, reg.username, "sentinel-wrong-password", local)
+    with pytest.raises(registry_api.Unusable) as refused:
+        wrong.digest(f"{api['image']}:{api['tags'][0]}")
+    assert "sentinel-wrong-password" not in str(refused.value)
     forced, data3 = project.damso_json("build", "--ref", "v2", "api", "--force")
     assert forced.exit_code == 0 and data3["images"]["api"]["status"] == "built"
 
