@@ -80,6 +80,7 @@ def confirm_plans(yes: bool, question: str = "Apply these changes?"):
             return True
         return interactive() and typer.confirm(question, default=False, err=True)
 
+    confirm.approves_all = yes  # planning.approves_all: new stacks are then applied in one run
     return confirm
 
 

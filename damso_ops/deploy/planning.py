@@ -14,7 +14,12 @@ When plans take which lock:
   plans are used only if every stack's state object still has the ETag they were made from;
   otherwise the stacks are planned again, inside the lock, also with -lock=false (no other
   damso can apply meanwhile; Terraform refuses to apply a stale plan anyway).
-- destroy and dev gpu start: plan and apply inside damso's lock, plans with Terraform's lock.
+- `damso deploy --yes` (every change approved ahead, `approves_all`): a stack with no state yet
+  is not planned on its own; one `terraform apply -auto-approve` plans and applies it, with
+  Terraform's lock, and its changes are shown once made.
+- destroy (confirmed before anything is planned): each stack planned and destroyed by one
+  `terraform apply -destroy -auto-approve` inside damso's lock, with Terraform's lock.
+- dev gpu start: plan and apply inside damso's lock, plans with Terraform's lock.
 Applies always take Terraform's lock too, so a hand-run terraform and damso exclude each other.
 """
 
@@ -38,6 +43,12 @@ find_mirror, terraform_version = terraform.find_mirror, terraform.version  # for
 
 def _ignore(phase: str, message: str) -> None:
     pass
+
+
+def approves_all(confirm: Confirm) -> bool:
+    """confirm says yes to every change without asking (--yes: cli.common.confirm_plans marks it
+    so). A deploy then plans and applies each stack that has no state yet in one run."""
+    return getattr(confirm, "approves_all", False) is True
 
 
 @contextmanager
@@ -153,13 +164,20 @@ class Planner:
             return None
         return Snapshot(known, plans, etags)
 
-    def layers(self, outputs: StackOutputs, *, lock: bool, read: dict | None = None) -> Iterator[tuple[list[str], list[PlanSummary]]]:
+    def layers(self, outputs: StackOutputs, *, lock: bool, read: dict | None = None,
+               unplanned: Callable[[list[str], StackOutputs], list[PlanSummary]] | None = None,
+               ) -> Iterator[tuple[list[str], list[PlanSummary]]]:  # fmt: skip
         """Plan layer by layer; the caller applies a layer's changes (or stops) before the next
         is planned. Fills `outputs` as layers complete, and `read` (when given) with each stack's
-        state as read then (see states())."""
+        state as read then (see states()). unplanned(stacks, outputs) → their plans: called, instead
+        of planning them, for the stacks of a layer that have no state yet (apply_all)."""
         for layer in stacks.layers(self.names):
             self.on_event("plan", ", ".join(layer))
-            yield layer, self.plan_group(layer, outputs, lock=lock)
+            new = [s for s, (_, etag) in self.states(layer).items() if etag is None] if unplanned else []
+            by_stack = {p.stack: p for p in self.plan_group([s for s in layer if s not in new], outputs, lock=lock)}
+            if new:
+                by_stack.update({p.stack: p for p in unplanned(new, outputs)})
+            yield layer, [by_stack[s] for s in layer]
             after = self._read_after(layer, outputs)
             if read is not None:
                 read.update(after)
@@ -199,16 +217,32 @@ class Planner:
                 hint="Pass --yes to apply without asking.",
             )
         self.on_event("apply", ", ".join(p.stack for p in changed))
-        t = self.target
-
-        def recover(stack: str, since) -> dict | None:
-            removed = tflocks.remove_own(t.aws.client("s3"), t.state_bucket, t.env_name, stack, since, lock.holder_name())
-            if removed:
-                self.on_event("apply", f"{stack}: removed Terraform's lock left by this apply's own lost write; applying again")
-            return removed
-
-        parallel(lambda p: stackops.apply(self.ws, p.stack, recover), changed, self.jobs)
+        parallel(lambda p: stackops.apply(self.ws, p.stack, self._recover), changed, self.jobs)
         return [p.stack for p in changed]
+
+    def _recover(self, stack: str, since) -> dict | None:
+        """stackops' Recover: Terraform's lock on `stack` removed when this very apply left it."""
+        t = self.target
+        removed = tflocks.remove_own(t.aws.client("s3"), t.state_bucket, t.env_name, stack, since, lock.holder_name())
+        if removed:
+            self.on_event("apply", f"{stack}: removed Terraform's lock left by this apply's own lost write; applying again")
+        return removed
+
+    def apply_approved(self, group: list[str], outputs: StackOutputs, confirm: Confirm) -> list[PlanSummary]:
+        """Stacks with no state yet, every change approved ahead (approves_all): each planned and
+        applied in one run (stackops.apply_approved), in parallel, its inputs from `outputs`; then
+        confirm, which asks nothing, is shown the changes made, as it is shown a plan's."""
+        self._require_lock()
+        values = self._inputs(group, outputs)
+        for stack in group:  # init rewrites the shared provider cache: one at a time, as plan_group does
+            stackops.init(self.ws, stack)
+        self.on_event("apply", f"{', '.join(group)} (no state yet: planned and applied in one run, approved ahead)")
+        plans = parallel(lambda s: stackops.apply_approved(self.ws, s, values[s], self._recover), group, self.jobs)
+        for p in plans:
+            self.on_event("planned", f"{p.stack}: {p.text()}")
+        if any(not p.empty for p in plans):
+            confirm([p for p in plans if not p.empty])
+        return plans
 
     def apply_all(self, confirm: Confirm, *, snapshot: Snapshot | None = None, refresh: bool = False) -> Applied:
         """Plan and apply every stack: at once from `snapshot` (plans made before the lock, used
@@ -220,10 +254,18 @@ class Planner:
             applied = self.apply(plans, confirm)
             self.remember(self._read_after(applied, outputs))
             return Applied(outputs, plans, applied)
-        outputs, plans, applied, read = StackOutputs(), [], [], {}
-        for _, planned in self.layers(outputs, lock=False, read=read):
+        outputs, plans, applied, read, created = StackOutputs(), [], [], {}, []
+
+        def create(new: list[str], known: StackOutputs) -> list[PlanSummary]:
+            done = self.apply_approved(new, known, confirm)
+            created.extend(p.stack for p in done if not p.empty)
+            return done
+
+        unplanned = create if approves_all(confirm) else None
+        for layer, planned in self.layers(outputs, lock=False, read=read, unplanned=unplanned):
             plans += planned
-            applied += self.apply(planned, confirm)
+            done = self.apply([p for p in planned if p.stack not in created], confirm)
+            applied += [s for s in layer if s in done or s in created]
         self.remember(read)  # every stack planned: applied or without changes
         return Applied(outputs, plans, applied)
 
@@ -261,10 +303,9 @@ class Planner:
                     stackops.init(self.ws, stack)  # one at a time: an init rewrites the shared provider cache
                     todo.append(stack)
             values = {s: stacks.inputs(self.target.cfg, self.target.env_name, s, known, no_user_data) for s in todo}
-            plans = parallel(lambda s: stackops.plan(self.ws, s, values[s], destroy=True), todo, len(todo))
+            # confirmed before anything was planned: each stack planned and destroyed in one run
+            plans = parallel(lambda s: stackops.apply_approved(self.ws, s, values[s], destroy=True), todo, len(todo))
             for p in plans:
                 self.on_event("destroy", f"{p.stack}: {'nothing to destroy' if p.empty else p.text()}")
-            changed = [p.stack for p in plans if not p.empty]
-            parallel(lambda s: stackops.apply(self.ws, s), changed, len(changed))
-            destroyed += changed
+            destroyed += [p.stack for p in plans if not p.empty]
         return destroyed

@@ -94,18 +94,45 @@ def apply(ws: workspace.Workspace, stack: str, recover: Recover | None = None) -
     (inside damso's environment lock: lock.own_tflock_remover) may remove it if it is a leftover of
     this very apply, whose write's answer was lost; then the plan is applied again, once. Otherwise
     the error names the lock and the command that clears it."""
-    command = terraform.apply_command(ws.stack_dir(stack), ws.env)
+    _applying(ws, stack, terraform.apply_command(ws.stack_dir(stack), ws.env), recover)
+
+
+def apply_approved(ws: workspace.Workspace, stack: str, values: dict, recover: Recover | None = None,
+                   destroy: bool = False) -> terraform.PlanSummary:  # fmt: skip
+    """Write the stack's inputs, then plan and apply (or destroy) it in one run (`terraform apply
+    -auto-approve`), for changes approved before they are seen (deploy --yes; a typed destroy
+    confirmation): one provider start and one Terraform run fewer than a plan and then its apply,
+    about a fifth of the CPU and the time of a small stack's creation. The summary comes from the
+    run's own planned_change events; a lock is recovered as in apply()."""
+    workspace.write_inputs(ws, stack, values)
+    init(ws, stack)
+    command = terraform.apply_approved_command(ws.stack_dir(stack), ws.env, destroy=destroy)
+    output = _applying(ws, stack, command, recover)
+    return terraform.plan_summary(stack, output)
+
+
+def _applying(ws: workspace.Workspace, stack: str, command, recover: Recover | None) -> str:
+    """Run an apply and return its output (see apply() for the lock it may recover); a failure's
+    tail as Terraform would have written it for a person, even from a -json run."""
+
+    def attempt() -> str:
+        try:
+            return run(command).output
+        except CommandError as exc:
+            said = terraform.readable(exc.output_tail or "")
+            if said == (exc.output_tail or ""):
+                raise
+            raise CommandError(exc.argv_text, exc.returncode, said) from None
+
     started = datetime.now(timezone.utc)
     with using_cache(ws.env):
         try:
-            run(command)
-            return
+            return attempt()
         except CommandError as exc:
             if not terraform.LOCK_ERROR.search(exc.output_tail or ""):
                 raise
             if recover and recover(stack, started):
-                run(command)
-                return
+                return attempt()
             raise terraform.lock_error(stack, ws.stack_dir(stack), exc.output_tail) from None
 
 

@@ -176,6 +176,15 @@ def apply_command(stack_dir: Path, env: dict[str, str]) -> Command:
     return _tf("apply", PLAN_FILE, cwd=stack_dir, env=env, input=False, no_color=_flag(), lock_timeout="120s")
 
 
+def apply_approved_command(stack_dir: Path, env: dict[str, str], destroy: bool = False) -> Command:
+    """Plan and apply (or destroy) in one run, approved ahead; its plan's changes are its -json
+    planned_change events, as a plan's are (plan_summary)."""
+    options = dict(input=False, no_color=_flag(), json=_flag(), auto_approve=_flag(), lock_timeout="120s")
+    if destroy:
+        options["destroy"] = _flag()
+    return _tf("apply", cwd=stack_dir, env=env, **options)
+
+
 def backend_hcl(bucket: str, key: str, region: str, endpoint: str | None) -> str:
     lines = [f'bucket = "{bucket}"', f'key = "{key}"', f'region = "{region}"', "encrypt = true", "use_lockfile = true"]
     if endpoint:

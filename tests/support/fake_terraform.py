@@ -26,6 +26,11 @@ ARGV = {
     "destroy-plan": ("terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode",
                      "-lock-timeout=120s", "-destroy"),
     "apply": ("terraform", "apply", "-input=false", "-no-color", "-lock-timeout=120s", "damso.tfplan"),
+    # a stack with no state yet, its changes approved ahead (--yes): planned and applied in one run
+    "approved-apply": ("terraform", "apply", "-input=false", "-no-color", "-json", "-auto-approve", "-lock-timeout=120s"),
+    # a confirmed destroy: planned and destroyed in one run
+    "approved-destroy": ("terraform", "apply", "-input=false", "-no-color", "-json", "-auto-approve", "-lock-timeout=120s",
+                         "-destroy"),
 }
 
 
@@ -72,6 +77,8 @@ class FakeTerraform:
                 verb = "destroy-plan"
             elif verb == "plan" and "-lock=false" in command.argv:
                 verb = "unlocked-plan"
+            elif verb == "apply" and "-auto-approve" in command.argv:
+                verb = "approved-destroy" if "-destroy" in command.argv else "approved-apply"
             assert command.argv == ARGV[verb], command.argv
             assert command.cwd.parent.name == "stacks" and command.cwd.name in self.wanted, command.cwd
             assert command.env["TF_IN_AUTOMATION"] == "1" and command.env["TF_INPUT"] == "0"
@@ -109,6 +116,10 @@ class FakeTerraform:
         return (2 if changes else 0), "\n".join(json.dumps(e) for e in events)
 
     def _apply(self, folder: Path, stack: str, argv) -> tuple[int, str]:
+        if "-auto-approve" in argv:  # no plan file: plan, then apply it, in one run
+            _, planned = self._plan(folder, stack, argv)
+            self._apply(folder, stack, ())
+            return 0, planned
         have = self.resources.setdefault(stack, set())
         for action, address in self.plans.pop(stack):  # KeyError: apply without a plan file
             if action == "delete":

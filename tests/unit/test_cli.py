@@ -87,3 +87,10 @@ def test_no_aws_credentials_is_one_sentence(tmp_path):
     result = runner.invoke(app, ["--config", str(example), "livekit", "status", "--env", "prod"], env=env)
     assert result.exit_code == 1
     assert "No AWS credentials were found." in result.output and "Traceback" not in result.output
+
+
+def test_confirm_with_yes_approves_every_change_ahead():
+    from damso_ops.cli.common import confirm_plans
+    from damso_ops.deploy.planning import approves_all
+
+    assert approves_all(confirm_plans(True)) and not approves_all(confirm_plans(False))

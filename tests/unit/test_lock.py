@@ -160,6 +160,7 @@ def tf_apply(monkeypatch, tmp_path, s3):
     written (by `who`, at `created`) and fails as Terraform does; later ones succeed."""
     from damso_ops.deploy import stackops, workspace
     from damso_ops.errors import CommandError
+    from damso_ops.runner import Result
 
     calls = []
 
@@ -171,6 +172,7 @@ def tf_apply(monkeypatch, tmp_path, s3):
                 s3.put_object(Bucket=BUCKET, Key="prod/web.tfstate.tflock", Body=json.dumps(
                     {"ID": "2f6c1d7e", "Operation": "OperationTypeApply", "Who": who, "Created": stamp}).encode())
                 raise CommandError("terraform apply", 1, TF_LOCK_OUTPUT.format(bucket=BUCKET, who=who, created=stamp))
+            return Result(command, 0, "Apply complete!")
 
         monkeypatch.setattr(stackops, "run", run)
         monkeypatch.setattr(stackops, "using_cache", lambda env: contextlib.nullcontext())

@@ -189,6 +189,29 @@ def test_first_deploy_runs_terraform_layer_by_layer_applying_after_confirm(proje
     assert ssm_names(project) == ["/damso/prod/api/API_TOKEN"]
 
 
+def test_with_every_change_approved_ahead_a_new_stack_is_planned_and_applied_in_one_run(project):
+    """--yes (planning.approves_all): each stack without state is applied by one `terraform apply
+    -auto-approve`, layer by layer; confirm asks nothing and is shown what each made. Once the
+    stacks have state, a change is planned first, as without --yes."""
+    confirm = project.confirm
+    project.confirm = lambda plans: confirm(plans)
+    project.confirm.approves_all = True
+    result = project.deploy()
+    assert project.fake.log == ["init shared", "apply shared", "confirm shared",
+                                "init api", "init web", "apply api", "apply web", "confirm api web"]  # fmt: skip
+    project.fake.check_argv()
+    assert result.applied == ["shared", "api", "web"]
+    assert [(p.stack, p.text()) for p in result.plans] == [("shared", "2 to create"), ("api", "1 to create"),
+                                                           ("web", "1 to create")]  # fmt: skip
+    assert ("planned", "api: 1 to create") in project.events
+
+    project.fake.log.clear()
+    project.fake.touch("web", "module.host.aws_instance.this")
+    again = project.deploy(refresh=True)
+    assert project.fake.log == ["plan shared", "plan api", "plan web", "confirm web", "apply web"]
+    assert again.applied == ["web"]
+
+
 def test_role_stacks_get_shared_outputs_and_rendered_user_data(project):
     project.deploy()
     inputs = project.stack_file("api", "damso.auto.tfvars.json")
@@ -437,11 +460,10 @@ def test_destroy_goes_dependents_first(project):
     project.events.clear()
     assert destroy.destroy(project.target, order, project.on_event) == order
     # every stack's inputs from the state objects of those still standing: no `terraform output`
-    log = project.fake.log  # api and web (one layer) at once: their plans, then their applies, then shared's
-    assert sorted(log[:2]) == ["plan api", "plan web"] and sorted(log[2:4]) == ["apply api", "apply web"]
-    assert log[4:] == ["plan shared", "apply shared"]
+    log = project.fake.log  # api and web (one layer) at once, each planned and destroyed in one run; then shared
+    assert sorted(log[:2]) == ["apply api", "apply web"] and log[2:] == ["apply shared"]
     project.fake.check_argv()
-    assert [c.argv[-1] for c in project.fake.commands if c.argv[1] == "plan"][-3:] == ["-destroy"] * 3
+    assert [c.argv[-1] for c in project.fake.commands][-3:] == ["-destroy"] * 3
     assert [e for e in project.events if e[0] == "destroy"] == [
         ("destroy", "api: 1 to delete"), ("destroy", "web: 1 to delete"), ("destroy", "shared: 2 to delete")]
     assert ("lock", f"prod locked for destroy by {lock.holder_name()} (pid {os.getpid()})") in project.events
