@@ -69,13 +69,13 @@ def init(ws: workspace.Workspace, stack: str) -> None:
     stamp.write_text(key)
 
 
-def plan(ws: workspace.Workspace, stack: str, values: dict, destroy: bool = False, lock: bool = True) -> terraform.PlanSummary:
+def plan(ws: workspace.Workspace, stack: str, values: dict, lock: bool = True) -> terraform.PlanSummary:
     """Write the stack's inputs and plan it; the summary comes from the plan's own -json events.
     lock=False inside damso's environment lock (see terraform.plan_command)."""
     workspace.write_inputs(ws, stack, values)
     folder = ws.stack_dir(stack)
     init(ws, stack)
-    command = terraform.plan_command(folder, ws.env, destroy=destroy, lock=lock)
+    command = terraform.plan_command(folder, ws.env, lock=lock)
     with using_cache(ws.env):
         result = run(command, check=False)
     if result.returncode not in (0, 2):

@@ -156,7 +156,7 @@ def lock_error(stack: str, stack_dir: Path, output: str) -> DamsoError:
     )
 
 
-def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False, lock: bool = True) -> Command:
+def plan_command(stack_dir: Path, env: dict[str, str], lock: bool = True) -> Command:
     """lock=False for a deploy's plans (deploy/planning.py says when): its look-ahead before damso's
     lock, whose plans are used only if no state changed since, and its plans inside that lock. A plan
     writes nothing to the state, so it need not write Terraform's lock object either. The plan
@@ -167,8 +167,6 @@ def plan_command(stack_dir: Path, env: dict[str, str], destroy: bool = False, lo
         options["lock_timeout"] = "120s"
     else:
         options["lock"] = False
-    if destroy:
-        options["destroy"] = _flag()
     return _tf("plan", cwd=stack_dir, env=env, **options)
 
 

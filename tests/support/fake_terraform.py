@@ -23,8 +23,6 @@ ARGV = {
     "plan": ("terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode", "-lock-timeout=120s"),
     # inside damso's own environment lock (a deploy), plans take no Terraform lock
     "unlocked-plan": ("terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode", "-lock=false"),
-    "destroy-plan": ("terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode",
-                     "-lock-timeout=120s", "-destroy"),
     "apply": ("terraform", "apply", "-input=false", "-no-color", "-lock-timeout=120s", "damso.tfplan"),
     # a stack with no state yet, its changes approved ahead (--yes): planned and applied in one run
     "approved-apply": ("terraform", "apply", "-input=false", "-no-color", "-json", "-auto-approve", "-lock-timeout=120s"),
@@ -66,16 +64,14 @@ class FakeTerraform:
     # ---- what a test reads ----
 
     def verbs(self, verb: str) -> list[str]:
-        """The stacks `verb` ran in, in order ("plan" counts destroy plans too)."""
+        """The stacks `verb` ran in, in order ("apply" counts approved applies and destroys too)."""
         return [line.split(" ", 1)[1] for line in self.log if line.startswith(verb + " ")]
 
     def check_argv(self) -> None:
         """Every recorded command is exactly the argv damso should run, in a stack's folder."""
         for command in self.commands:
             verb = command.argv[1]
-            if verb == "plan" and "-destroy" in command.argv:
-                verb = "destroy-plan"
-            elif verb == "plan" and "-lock=false" in command.argv:
+            if verb == "plan" and "-lock=false" in command.argv:
                 verb = "unlocked-plan"
             elif verb == "apply" and "-auto-approve" in command.argv:
                 verb = "approved-destroy" if "-destroy" in command.argv else "approved-apply"

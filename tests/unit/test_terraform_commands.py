@@ -31,11 +31,12 @@ def test_plan_command_is_exact_and_keeps_the_plan_file():
     assert command.cwd == STACK and dict(command.env) == ENV
 
 
-def test_destroy_plan_command_adds_only_destroy():
-    assert terraform.plan_command(STACK, ENV, destroy=True).argv == (
-        "terraform", "plan", "-input=false", "-no-color", "-json", "-out=damso.tfplan", "-detailed-exitcode",
-        "-lock-timeout=120s", "-destroy",
-    )  # fmt: skip
+def test_approved_apply_plans_and_applies_in_one_run_and_destroy_adds_only_destroy():
+    command = terraform.apply_approved_command(STACK, ENV)
+    assert command.argv == ("terraform", "apply", "-input=false", "-no-color", "-json", "-auto-approve",
+                            "-lock-timeout=120s")  # fmt: skip
+    assert command.cwd == STACK and dict(command.env) == ENV
+    assert terraform.apply_approved_command(STACK, ENV, destroy=True).argv == (*command.argv, "-destroy")
 
 
 def test_apply_command_applies_the_saved_plan_last():
