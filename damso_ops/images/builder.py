@@ -146,7 +146,7 @@ def login(client, auth: RegistryAuth) -> None:
         ) from None
 
 
-def remote_digest(client, ref: str, auth: RegistryAuth | None, api=None) -> str | None:
+def remote_digest(client, ref: str, auth: RegistryAuth | None, api: registry_api.Reader | None = None) -> str | None:
     """The manifest digest of ref in its registry, or None when it is not there. Asked of the
     registry's API (api: a registry_api.Reader) when it can answer, else through the engine,
     with retries."""

@@ -68,7 +68,8 @@ def fetch_all(resolved: dict[str, sources.Resolved], cache_root: Path, jobs: int
         return dict(zip(resolved, paths))
 
 
-def lookup(client, job: ImageJob, auth: builder.RegistryAuth | None, on_event: Event, api=None) -> Outcome | None:
+def lookup(client, job: ImageJob, auth: builder.RegistryAuth | None, on_event: Event,
+           api: registry_api.Reader | None = None) -> Outcome | None:  # fmt: skip
     """None when the registry lacks the job's key tag (build it). Otherwise every ref tag is
     checked too: one that is missing, or names another image, is pushed from the key tag's
     image (the local one, else pulled), and the outcome is skipped, or failed if that fails.
