@@ -31,7 +31,6 @@ ACCEPT = ", ".join((
 ))  # fmt: skip
 TIMEOUT = (3.05, 10)  # connect, read (seconds): a slow registry is the engine's to wait for
 _LOOPBACK = re.compile(r"^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$")
-_LOCAL_ENGINE = re.compile(r"^(unix|npipe)://|^(tcp|http)://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?/?$")
 
 
 class Unusable(Exception):
@@ -51,7 +50,10 @@ def is_loopback(host: str) -> bool:
 def engine_is_local(environ: Mapping[str, str]) -> bool:
     """DOCKER_HOST unset, a socket or a loopback address: the engine shares damso's network."""
     docker_host = environ.get("DOCKER_HOST", "")
-    return not docker_host or bool(_LOCAL_ENGINE.match(docker_host))
+    scheme, _, address = docker_host.partition("://")
+    if not docker_host or scheme in ("unix", "npipe"):
+        return True
+    return scheme in ("tcp", "http") and is_loopback(address.removesuffix("/"))
 
 
 class Reader:
@@ -59,11 +61,13 @@ class Reader:
     A loopback registry is spoken to in plain HTTP, as the engine does; any other in HTTPS."""
 
     def __init__(self, host: str, username: str, password: str, environ: Mapping[str, str]):
+        import requests  # here, not at the top: the build command imports this module on every run
+
         self.host, self._credentials = host, (username, password)
         self.base = f"{'http' if is_loopback(host) else 'https'}://{host}"
         self.usable = engine_is_local(environ) or not is_loopback(host)
         self._lock = threading.Lock()
-        self._session = None
+        self._session = requests.Session()
         self._basic = False  # the registry asked for Basic auth: send it from the start
         self._tokens: dict[str, str] = {}  # repository → bearer token (pull scope)
 
@@ -105,18 +109,10 @@ class Reader:
         with self._lock:
             token = self._tokens.get(name)
             basic = self._basic
-            session = self._session_locked()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return session.head(url, headers=headers, auth=self._credentials if basic and not token else None,
+        return self._session.head(url, headers=headers, auth=self._credentials if basic and not token else None,
                             timeout=TIMEOUT, allow_redirects=True)  # fmt: skip
-
-    def _session_locked(self):
-        if self._session is None:
-            import requests
-
-            self._session = requests.Session()
-        return self._session
 
     def _authenticate(self, name: str, header: str) -> None:
         """Answer a 401's challenge: Basic (every later request carries the credentials) or
@@ -131,9 +127,7 @@ class Reader:
         query = {"scope": params.get("scope") or f"repository:{name}:pull"}
         if params.get("service"):
             query["service"] = params["service"]
-        with self._lock:
-            session = self._session_locked()
-        answer = session.get(params["realm"], params=query, auth=self._credentials, timeout=TIMEOUT)
+        answer = self._session.get(params["realm"], params=query, auth=self._credentials, timeout=TIMEOUT)
         if answer.status_code != 200:
             raise Unusable(f"the token service answered {answer.status_code}")
         try:
@@ -148,5 +142,4 @@ class Reader:
             self._tokens[name] = token
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        self._session.close()
