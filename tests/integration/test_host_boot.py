@@ -288,7 +288,7 @@ def boot_variant(sandbox: Sandbox, name: str, role: str, healthy: bool, **kw) ->
             release = sandbox.desired(role)
             report = sandbox.wait_report(host, f"on {release}", lambda r: r["release"] == release, 300)
         m = host.machine
-        return Variant(host, report, boot_seconds(m, report), (m.read("/var/lib/cloud/user-data.done") or "").strip(),
+        return Variant(host, report, boot_seconds(m, report), m.user_data_exit(),
                        m.read("/var/log/cloud-init-output.log") or "", served(m) if healthy else "")  # fmt: skip
     finally:
         sandbox.remove(host)
@@ -369,7 +369,7 @@ def test_plain_os_boots_to_healthy_through_its_own_service(sandbox, livekit_host
     machine = host.machine
     current = sandbox.desired("livekit")
     assert report["release"] == current and [c["name"] for c in report["containers"]] == ["app"]
-    assert machine.read("/var/lib/cloud/user-data.done").strip() == "0"  # the bootstrap ran once, and cleanly
+    assert machine.user_data_exit() == "0"  # the bootstrap ran once, and cleanly
     code, out = machine.sh("systemctl is-enabled damso-reconcile.service; systemctl is-active damso-reconcile.service")
     assert out.split() == ["enabled", "active"], out
     assert machine.sh("test -e /etc/systemd/system/damso-reconcile.timer")[0] != 0  # the long-running unit only

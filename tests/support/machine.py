@@ -41,6 +41,7 @@ from pathlib import Path
 
 from tests.support import leftovers
 from tests.support.daemons import CACHE
+from tests.support.net import wait_until
 
 SUITE = "bookworm"
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "ca-certificates", "python3")
@@ -48,6 +49,7 @@ LABEL = "damso-test-machine"
 CGROUP_PARENT = "damso-test-machines"
 DAEMON_JSON = {"storage-driver": "vfs", "iptables": False, "ip-masq": False}
 
+DONE = "/var/lib/cloud/user-data.done"  # the user-data's exit code, written once it returned
 CLOUD_INIT_UNIT = """\
 [Unit]
 Description=test stand-in for cloud-init: run the instance's user-data once, at first boot
@@ -350,6 +352,16 @@ class Machine:
     def read(self, path: str) -> str | None:
         code, out = self.sh(f"cat {path}")
         return out if code == 0 else None
+
+    def user_data_exit(self, timeout: float = 60) -> str:
+        """The user-data's exit code, once the cloud-init stand-in has written it ("" if it never
+        did). The host can report healthy before that: the bootstrap starts damso-reconcile and
+        then prints its last line, and the stand-in writes the code only after the script returns."""
+        try:
+            wait_until(lambda: self.read(DONE) is not None, timeout, f"{DONE} on {self.name}", interval=0.5)
+        except TimeoutError:
+            return ""
+        return (self.read(DONE) or "").strip()
 
     def diagnose(self) -> str:
         """What a person debugging the host would look at (see docs/deploy.md)."""
